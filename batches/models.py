@@ -1,0 +1,326 @@
+"""The plan as data: ordered batches, their planned PRs and the gates that decide readiness."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class GovernanceError(Exception):
+    """A lifecycle move the plan's rules do not allow. ``str()`` is a sentence for people."""
+
+
+class Plan(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=300)
+    purpose = models.TextField(blank=True)
+    principles = models.JSONField(default=list, blank=True, help_text="[{title, text}] in plan order")
+    cadence = models.TextField(blank=True)
+    stakeholder_checkpoint = models.TextField(blank=True)
+    metrics = models.JSONField(default=list, blank=True, help_text="Metric names the plan tracks")
+    next_steps = models.JSONField(default=list, blank=True)
+    max_prs_per_batch = models.PositiveSmallIntegerField(default=3)
+    source_name = models.CharField(max_length=255, blank=True)
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    # Integration settings, per plan (editable in the admin; secrets stay in the environment).
+    github_repository = models.CharField(
+        max_length=200, blank=True, help_text="owner/name of the repository the plan's PRs live in"
+    )
+    render_service_ids = models.JSONField(default=list, blank=True, help_text='e.g. ["srv-abc123"]')
+    sentry_organization = models.CharField(max_length=100, blank=True)
+    sentry_project = models.CharField(max_length=100, blank=True)
+    sentry_environment = models.CharField(max_length=100, blank=True)
+    ai_reviewer_check_name = models.CharField(
+        max_length=200, blank=True, help_text="Check run / status context the AI reviewer posts, e.g. claude-review"
+    )
+    ai_reviewer_bot_login = models.CharField(max_length=100, blank=True, help_text="e.g. claude[bot]")
+    ai_review_timeout_minutes = models.PositiveIntegerField(
+        default=60, help_text="After this long with no AI review on the head commit, the reviewer counts as unavailable"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("batches:plan", kwargs={"slug": self.slug})
+
+
+class BatchState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    IN_PROGRESS = "in_progress", "In progress"
+    READY_FOR_REVIEW = "ready_for_review", "Ready for review"
+    APPROVED = "approved", "Approved"
+
+
+class Batch(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=300)
+    target_pr_count = models.PositiveSmallIntegerField()
+    goals = models.JSONField(default=list, blank=True)
+    key_tasks = models.JSONField(
+        default=list, blank=True, help_text="[{text, pr_numbers, files}] as written in the plan"
+    )
+    state = models.CharField(max_length=20, choices=BatchState, default=BatchState.PLANNED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ready_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plan", "number"]
+        verbose_name_plural = "batches"
+        constraints = [models.UniqueConstraint(fields=["plan", "number"], name="batch_number_unique_in_plan")]
+
+    def __str__(self) -> str:
+        return f"Batch {self.number} – {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batches:batch", kwargs={"slug": self.plan.slug, "number": self.number})
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def previous_batch(self) -> Batch | None:
+        return self.plan.batches.filter(number__lt=self.number).order_by("-number").first()
+
+    def start_blockers(self) -> list[str]:
+        """Why this batch may not start yet, in plain words; empty when it may.
+
+        The plan's cadence: "do not start Batch N+1 until Batch N passes smoke
+        tests and documentation updates are merged". An approved predecessor
+        qualifies; so does one whose every CI gate and docs gate is passing.
+        """
+        if self.state != BatchState.PLANNED:
+            return [f"Batch {self.number} is already {self.get_state_display().lower()}."]
+        previous = self.previous_batch()
+        if previous is None or previous.state == BatchState.APPROVED:
+            return []
+        blockers = []
+        gates = list(previous.gates.filter(kind__in=[GateKind.CI, GateKind.DOCS]))
+        for kind, label in ((GateKind.CI, "CI"), (GateKind.DOCS, "docs")):
+            not_passing = [g for g in gates if g.kind == kind and not g.is_satisfied]
+            if not_passing:
+                blockers.append(
+                    f"Waiting for Batch {previous.number}: {len(not_passing)} {label} "
+                    f"gate{'s' if len(not_passing) != 1 else ''} not passing."
+                )
+        if previous.state == BatchState.PLANNED:
+            blockers.insert(0, f"Batch {previous.number} has not started yet.")
+        return blockers
+
+    def start(self, *, by) -> None:
+        with transaction.atomic():
+            locked = Batch.objects.select_for_update().get(pk=self.pk)
+            blockers = locked.start_blockers()
+            if blockers:
+                raise GovernanceError(f"Batch {self.number} cannot start. " + " ".join(blockers))
+            self._transition(BatchState.IN_PROGRESS, started_at=timezone.now(), started_by=by)
+
+    def readiness_blockers(self) -> list[str]:
+        """What keeps this batch from being ready for review."""
+        blockers = []
+        for gate in self.gates.all():
+            if not gate.is_satisfied:
+                blockers.append(f"{gate.get_kind_display()} gate “{gate.label}” is {gate.get_state_display().lower()}.")
+        return blockers
+
+    def mark_ready(self, *, by) -> None:
+        with transaction.atomic():
+            locked = Batch.objects.select_for_update().get(pk=self.pk)
+            if locked.state != BatchState.IN_PROGRESS:
+                raise GovernanceError(
+                    f"Only a batch in progress can be marked ready; Batch {self.number} is "
+                    f"{locked.get_state_display().lower()}."
+                )
+            blockers = locked.readiness_blockers()
+            if blockers:
+                raise GovernanceError(f"Batch {self.number} is not ready. " + " ".join(blockers))
+            self._transition(BatchState.READY_FOR_REVIEW, ready_at=timezone.now())
+
+    def approve(self, *, by) -> None:
+        with transaction.atomic():
+            locked = Batch.objects.select_for_update().get(pk=self.pk)
+            if locked.state != BatchState.READY_FOR_REVIEW:
+                raise GovernanceError(
+                    f"Only a batch that is ready for review can be approved; Batch {self.number} is "
+                    f"{locked.get_state_display().lower()}."
+                )
+            self._transition(BatchState.APPROVED, approved_at=timezone.now(), approved_by=by)
+
+    def _transition(self, new_state: str, **fields) -> None:
+        # A conditional update: the row only moves if nobody moved it since we read it.
+        updated = Batch.objects.filter(pk=self.pk, state=self._expected_from(new_state)).update(
+            state=new_state, updated_at=timezone.now(), **fields
+        )
+        if updated != 1:
+            raise GovernanceError(f"Batch {self.number} changed while you were looking at it; reload and try again.")
+        self.refresh_from_db()
+
+    @staticmethod
+    def _expected_from(new_state: str) -> str:
+        return {
+            BatchState.IN_PROGRESS: BatchState.PLANNED,
+            BatchState.READY_FOR_REVIEW: BatchState.IN_PROGRESS,
+            BatchState.APPROVED: BatchState.READY_FOR_REVIEW,
+        }[new_state]
+
+
+class PlannedPR(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="prs")
+    number = models.PositiveIntegerField(help_text="The plan's own PR number, e.g. 3 for “PR #3”")
+    task = models.TextField(blank=True)
+    files = models.JSONField(default=list, blank=True)
+
+    # The real pull request on GitHub, once linked.
+    github_repository = models.CharField(max_length=200, blank=True)
+    github_number = models.PositiveIntegerField(null=True, blank=True)
+    github_url = models.URLField(blank=True)
+    head_sha = models.CharField(max_length=40, blank=True)
+    github_state = models.CharField(max_length=20, blank=True, help_text="open / closed")
+    draft = models.BooleanField(default=False)
+    merged_at = models.DateTimeField(null=True, blank=True)
+    merge_commit_sha = models.CharField(max_length=40, blank=True)
+    changed_files = models.JSONField(default=list, blank=True)
+    head_committed_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "number"]
+        verbose_name = "planned PR"
+        constraints = [models.UniqueConstraint(fields=["batch", "number"], name="pr_number_unique_in_batch")]
+
+    def __str__(self) -> str:
+        return f"PR #{self.number}"
+
+    @property
+    def is_linked(self) -> bool:
+        return bool(self.github_repository and self.github_number)
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_at is not None
+
+
+class GateKind(models.TextChoices):
+    CI = "ci", "CI"
+    AI_REVIEW = "ai_review", "AI review"
+    MANUAL = "manual", "Manual"
+    DEPLOY = "deploy", "Deploy"
+    OBSERVABILITY = "observability", "Observability"
+    DOCS = "docs", "Docs"
+
+
+class GateState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PASSING = "passing", "Passing"
+    FAILING = "failing", "Failing"
+    STALE = "stale", "Stale"
+    NEEDS_CONFIG = "needs_config", "Needs configuration"
+    REVIEWER_UNAVAILABLE = "reviewer_unavailable", "Reviewer unavailable"
+
+
+class GateScope(models.TextChoices):
+    BATCH = "batch", "Whole batch"
+    PRS = "prs", "Named PRs"
+
+
+class Gate(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="gates")
+    key = models.SlugField(max_length=50, help_text="Stable identity within the batch, kept across re-imports")
+    kind = models.CharField(max_length=20, choices=GateKind)
+    label = models.TextField(help_text="As written in the plan, e.g. the CI command")
+    position = models.PositiveSmallIntegerField(default=0)
+    scope = models.CharField(max_length=10, choices=GateScope, default=GateScope.BATCH)
+    prs = models.ManyToManyField(PlannedPR, blank=True, related_name="gates")
+    check_name = models.CharField(
+        max_length=200, blank=True, help_text="CI gates: the check run name or status context (fnmatch pattern)"
+    )
+    doc_files = models.JSONField(default=list, blank=True, help_text="Docs gates: files the batch must change")
+
+    state = models.CharField(max_length=25, choices=GateState, default=GateState.PENDING)
+    last_known_state = models.CharField(
+        max_length=25, choices=GateState, blank=True, help_text="While stale: the state before the error"
+    )
+    detail = models.TextField(blank=True, help_text="What explains the state: which check, which error")
+    detail_url = models.URLField(blank=True, max_length=500)
+    source = models.CharField(max_length=200, blank=True, help_text="Where the state came from")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    waived_at = models.DateTimeField(null=True, blank=True)
+    waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    waiver_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "key"], name="gate_key_unique_in_batch"),
+            models.CheckConstraint(
+                condition=Q(waived_at__isnull=True) | ~Q(waiver_reason=""), name="gate_waiver_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.label}"
+
+    @property
+    def is_automated(self) -> bool:
+        return self.kind != GateKind.MANUAL
+
+    @property
+    def is_waived(self) -> bool:
+        return self.waived_at is not None
+
+    @property
+    def is_satisfied(self) -> bool:
+        return self.state == GateState.PASSING or self.is_waived
+
+    def record_result(self, *, state: str, detail: str = "", detail_url: str = "", source: str = "") -> bool:
+        """Store a freshly evaluated state. Returns True when the state changed."""
+        now = timezone.now()
+        changed = state != self.state
+        fields = {
+            "state": state,
+            "detail": detail,
+            "detail_url": detail_url,
+            "source": source,
+            "last_checked_at": now,
+        }
+        if changed:
+            fields["state_changed_at"] = now
+        Gate.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return changed
+
+    def record_error(self, *, error: str) -> None:
+        """An evaluation failed: mark the gate stale, remember what it last knew, show the error.
+
+        A stale gate is not satisfied, so an error can never make a batch ready.
+        """
+        if self.state != GateState.STALE:
+            self.last_known_state = self.state
+        Gate.objects.filter(pk=self.pk).update(
+            state=GateState.STALE, last_known_state=self.last_known_state, detail=error, last_checked_at=timezone.now()
+        )
+        self.state = GateState.STALE
+        self.detail = error

@@ -1,0 +1,60 @@
+"""The four roles are Django groups; permissions are checked through these helpers."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    STAKEHOLDER = "stakeholder", "Stakeholder"
+    OPS = "ops", "Ops"
+    ENGINEER = "engineer", "Engineer"
+    RELEASE_MANAGER = "release_manager", "Release manager"
+
+
+# Which roles may do what. Views ask `user_can(user, action)`; templates only
+# use the answer to hide controls, never to enforce.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "view": frozenset(Role.values),
+    "tick": frozenset({Role.ENGINEER, Role.RELEASE_MANAGER}),
+    "upload_evidence": frozenset({Role.OPS, Role.RELEASE_MANAGER}),
+    "view_evidence": frozenset(Role.values),
+    "change_batch_state": frozenset({Role.RELEASE_MANAGER}),
+    "link_pr": frozenset({Role.RELEASE_MANAGER}),
+    "import_plan": frozenset({Role.RELEASE_MANAGER}),
+    "waive_gate": frozenset({Role.RELEASE_MANAGER}),
+    "configure_plan": frozenset({Role.RELEASE_MANAGER}),
+}
+
+ACTION_DESCRIPTIONS = {
+    "view": "see plans",
+    "view_evidence": "see evidence",
+    "tick": "tick checklist items",
+    "upload_evidence": "upload evidence",
+    "change_batch_state": "start, close or approve batches",
+    "link_pr": "link pull requests",
+    "import_plan": "import plans",
+    "waive_gate": "waive gates",
+    "configure_plan": "change a plan's integrations",
+}
+
+
+def user_roles(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_gatehouse_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+        if user.is_superuser:
+            cached.add(Role.RELEASE_MANAGER)
+        user._gatehouse_roles = cached
+    return cached
+
+
+def user_can(user, action: str) -> bool:
+    return bool(user_roles(user) & PERMISSIONS[action])
+
+
+def denial_reason(action: str) -> str:
+    allowed = ", ".join(Role(r).label.lower() + "s" for r in sorted(PERMISSIONS[action]))
+    return f"Only {allowed} can {ACTION_DESCRIPTIONS.get(action, action)}."
