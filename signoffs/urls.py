@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from signoffs import views
+
+app_name = "signoffs"
+
+urlpatterns = [
+    path("evidence/<int:pk>/file/", views.evidence_file, name="evidence-file"),
+]
