@@ -1,0 +1,126 @@
+"""Shared fixtures: the five standard personas, the sample plan, and the services gate.
+
+With CI=true the real PostgreSQL and Redis must be reachable: the run fails
+rather than silently skipping the tier that needs them. Locally, without them,
+those tests are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_PLAN = REPO / "docs" / "batch-plan-2025-10.md"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _reachable(url: str | None, default_port: int) -> bool:
+    if not url:
+        return False
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def services_problem() -> str | None:
+    """Why the real-services tier cannot run here, or None when it can."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return "DATABASE_URL does not point at PostgreSQL"
+    if not _reachable(f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}", 5432):
+        return "PostgreSQL is not reachable"
+    if not _reachable(settings.REDIS_URL, 6379):
+        return "REDIS_URL is not set or Redis is not reachable"
+    return None
+
+
+def pytest_sessionstart(session):
+    if IN_CI and not hasattr(session.config, "workerinput"):
+        problem = services_problem()
+        if problem:
+            raise pytest.UsageError(f"CI=true but the real services are not usable: {problem}.")
+
+
+def pytest_collection_modifyitems(config, items):
+    problem = services_problem()
+    if problem is None:
+        return
+    skip = pytest.mark.skip(reason=f"needs real PostgreSQL and Redis: {problem}")
+    for item in items:
+        if "services" in item.keywords or "worker" in item.keywords:
+            if IN_CI:
+                raise pytest.UsageError(f"{item.nodeid} needs the real services: {problem}")
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache_prefix(worker_id):
+    # Parallel workers share one Redis in CI; a prefix keeps their keys apart.
+    settings.CACHES["default"]["KEY_PREFIX"] = f"test-{worker_id}-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Evidence goes to a per-test folder, never to the developer's var/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "evidence": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "media" / "evidence", "base_url": None},
+        },
+    }
+    from django.core.files.storage import storages
+
+    storages._storages.pop("evidence", None)
+    yield
+    storages._storages.pop("evidence", None)
+
+
+@pytest.fixture
+def sample_plan_source() -> bytes:
+    return SAMPLE_PLAN.read_bytes()
+
+
+@pytest.fixture
+def sample_plan(db, sample_plan_source):
+    from batches.services import plan_import
+
+    return plan_import(source=sample_plan_source, slug="batch-plan-2025-10", source_name=SAMPLE_PLAN.name).plan
+
+
+@pytest.fixture
+def release_manager(db):
+    return UserFactory(username="rita", role="release_manager")
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="eddie", role="engineer")
+
+
+@pytest.fixture
+def ops(db):
+    return UserFactory(username="olga", role="ops")
+
+
+@pytest.fixture
+def stakeholder(db):
+    return UserFactory(username="stan", role="stakeholder")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but in no Gatehouse role."""
+    return UserFactory(username="otto", role=None)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_int, env_list, env_str
+from tests.conftest import REPO
+
+
+def test_env_bool_refuses_truthy_strings(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "yes")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be one of 1/0/true/false, not 'yes'"):
+        env_bool("X_FLAG", False)
+    monkeypatch.setenv("X_FLAG", "false")
+    assert env_bool("X_FLAG", True) is False
+
+
+def test_env_int_and_list(monkeypatch):
+    monkeypatch.setenv("X_NUM", "abc")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "2")
+    with pytest.raises(ImproperlyConfigured, match="at least 5"):
+        env_int("X_NUM", 1, minimum=5)
+    monkeypatch.setenv("X_LIST", "a.example, b.example,")
+    assert env_list("X_LIST", []) == ["a.example", "b.example"]
+
+
+def test_secrets_can_come_from_a_file(monkeypatch, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("X_SECRET_FILE", str(secret))
+    assert env_str("X_SECRET") == "from-a-file"
+    monkeypatch.delenv("X_SECRET_FILE")
+    with pytest.raises(ImproperlyConfigured, match="Set the X_SECRET environment variable"):
+        env_str("X_SECRET")
+
+
+def _manage(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "-production-secret-with-enough-entropy-0987654321",
+        ALLOWED_HOSTS="gatehouse.example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = _manage("check", DEBUG="false", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in result.stderr

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+
+
+def test_roles_exist_after_migrate(db):
+    assert set(Group.objects.values_list("name", flat=True)) >= {"stakeholder", "ops", "engineer", "release_manager"}
+
+
+def test_create_user_in_a_role(db, capsys):
+    call_command("create_user", "maria", "--role", "ops", "--password", "s3cret-pass-phrase")
+    assert "Created maria (Ops)" in capsys.readouterr().out
+    user = authenticate(username="maria", password="s3cret-pass-phrase")
+    assert list(user.groups.values_list("name", flat=True)) == ["ops"]
+
+
+def test_create_user_prints_a_generated_password_once(db, capsys):
+    call_command("create_user", "ivan", "--role", "engineer")
+    out = capsys.readouterr().out
+    password = out.rsplit("with password ", 1)[1].strip()
+    assert authenticate(username="ivan", password=password) is not None
+
+
+def test_existing_user_gets_role_added_but_password_is_not_overwritten(db):
+    get_user_model().objects.create_user("sam", password="first-password-123")
+    call_command("create_user", "sam", "--role", "stakeholder")
+    assert authenticate(username="sam", password="first-password-123") is not None
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("create_user", "sam", "--role", "ops", "--password", "other")
+
+
+def test_setup_demo_imports_the_sample_plan_and_creates_logins(db, capsys, settings):
+    settings.DEBUG = True
+    call_command("setup_demo")
+    out = capsys.readouterr().out
+    assert "4 batches, 10 PRs" in out
+    assert authenticate(username="demo-engineer", password="gatehouse-demo") is not None
+    call_command("setup_demo")  # safe to run again
+    assert get_user_model().objects.filter(username__startswith="demo-").count() == 4
+
+
+def test_setup_demo_refuses_in_production(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only runs with DEBUG on"):
+        call_command("setup_demo")
+    assert not get_user_model().objects.exists()

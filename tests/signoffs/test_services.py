@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from signoffs.models import ChecklistItem, SignOff
+from signoffs.services import SignOffError, signoff_record
+
+
+@pytest.fixture
+def item(sample_plan):
+    return ChecklistItem.objects.get(gate__batch__number=1)
+
+
+def test_tick_untick_and_note_append_history(item, engineer, release_manager):
+    signoff_record(item=item, user=engineer, action="tick", note="Looks right")
+    assert item.is_ticked
+    signoff_record(item=item, user=release_manager, action="note", note="Confirmed with ops")
+    signoff_record(item=item, user=release_manager, action="untick")
+    assert not item.is_ticked
+    history = list(item.events.values_list("sequence", "action", "user__username"))
+    assert history == [(1, "tick", "eddie"), (2, "note", "rita"), (3, "untick", "rita")]
+
+
+def test_second_tick_is_refused_and_writes_nothing(item, engineer, release_manager):
+    signoff_record(item=item, user=engineer, action="tick")
+    with pytest.raises(SignOffError, match="Already ticked by eddie"):
+        signoff_record(item=item, user=release_manager, action="tick")
+    assert SignOff.objects.count() == 1
+
+
+def test_untick_of_unticked_item_is_refused(item, engineer):
+    with pytest.raises(SignOffError, match="not ticked"):
+        signoff_record(item=item, user=engineer, action="untick")
+
+
+def test_empty_note_is_refused(item, engineer):
+    with pytest.raises(SignOffError, match="Write a note"):
+        signoff_record(item=item, user=engineer, action="note", note="   ")
+
+
+def test_evidence_required_item_needs_a_file_first(sample_plan, engineer):
+    item = ChecklistItem.objects.get(gate__batch__number=2)
+    assert item.evidence_required
+    with pytest.raises(SignOffError, match="needs screenshot evidence"):
+        signoff_record(item=item, user=engineer, action="tick")
+    assert not SignOff.objects.exists()
