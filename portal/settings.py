@@ -171,7 +171,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
-CELERY_BEAT_SCHEDULE: dict = {}
+# Beat fans out one sync per active batch; GitHub webhooks make changes show up sooner.
+CELERY_BEAT_SCHEDULE: dict = {
+    "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
+}
 
 CACHES = {
     "default": (
