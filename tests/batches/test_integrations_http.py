@@ -108,7 +108,7 @@ def test_a_slow_server_times_out_as_unavailable(providers):
     providers.json("/github/slow", {"ok": True}, delay=1.0)
     started = time.monotonic()
     with HttpClient(provider="GitHub", base_url=providers.github_url, timeout=0.2) as http:
-        with pytest.raises(Unavailable, match="did not answer within 0.2 s"):
+        with pytest.raises(Unavailable, match=r"did not answer within 0\.2 s"):
             http.get_json("slow")
     assert time.monotonic() - started < 0.9
 
