@@ -82,8 +82,16 @@ class Providers:
 
     def remember(self, key: tuple, load):
         if key not in self._memo:
-            self._memo[key] = load()
-        return self._memo[key]
+            try:
+                self._memo[key] = load()
+            except ProviderError as exc:
+                # Remember failures too: a second gate asking the same question gets
+                # the same answer in this pass instead of hitting a struggling provider again.
+                self._memo[key] = exc
+        value = self._memo[key]
+        if isinstance(value, ProviderError):
+            raise value
+        return value
 
     def check_runs(self, repo: str, sha: str) -> list[CheckRun]:
         return self.remember(("runs", repo, sha), lambda: self.gh().list_check_runs(repo, sha))
