@@ -204,11 +204,15 @@ def _linked_prs(gate: Gate) -> list[PlannedPR]:
     no_repo = [pr for pr in prs if not pr_repository(pr)]
     if no_repo:
         raise NeedsConfig("Set the GitHub repository for this plan in the admin.")
-    unsynced = [pr for pr in prs if not pr.head_sha]
-    if unsynced:
-        names = ", ".join(f"#{pr.number}" for pr in unsynced)
-        raise ProviderError(f"PR {names} has not been read from GitHub yet.", provider="GitHub")
     return prs
+
+
+def _unsynced(pr: PlannedPR) -> tuple[str, str, str] | None:
+    # Not read from GitHub yet (a webhook's targeted sync reads only its own PRs):
+    # unknown, so pending; a known failure on another PR still fails the gate.
+    if pr.head_sha:
+        return None
+    return (GateState.PENDING, f"PR #{pr.number}: not read from GitHub yet", pr.github_url)
 
 
 def _combine(states: list[str]) -> str:
@@ -254,6 +258,9 @@ def evaluate_ci(gate: Gate, providers: Providers) -> Outcome:
         raise NeedsConfig("Set the CI check name for this gate in the admin.")
     per_pr = []
     for pr in _linked_prs(gate):
+        if unknown := _unsynced(pr):
+            per_pr.append(unknown)
+            continue
         repo = pr_repository(pr)
         found: list[tuple[str, str, str]] = []
         for run in providers.check_runs(repo, pr.head_sha):
@@ -354,6 +361,9 @@ def evaluate_ai_review(gate: Gate, providers: Providers) -> Outcome:
     now = timezone.now()
     per_pr = []
     for pr in _linked_prs(gate):
+        if unknown := _unsynced(pr):
+            per_pr.append(unknown)
+            continue
         verdicts, running = _ai_verdicts(pr, plan, providers)
         if verdicts:
             _, state, text, url = max(verdicts, key=lambda v: v[0])
