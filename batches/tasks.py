@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from batches.integrations.http import RateLimited
-from batches.models import Batch, PlannedPR
+from batches.models import Batch, ConditionalCache, PlannedPR
 from batches.sync import BatchBusy, SyncReport, active_batches, batch_sync
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 300
 # A webhook that lands while its batch is syncing waits this long and tries again.
 BUSY_RETRY_SECONDS = 2
+CONDITIONAL_CACHE_MAX_AGE = timedelta(days=30)
 
 
 def backoff_seconds(retries: int) -> float:
@@ -46,6 +49,9 @@ def _retry_on_errors(task, report: SyncReport) -> None:
 @shared_task(ignore_result=True)
 def sync_all() -> int:
     """Beat's periodic entry point: one ``sync_batch`` per active batch. Returns how many were queued."""
+    # Every new head commit leaves cached check-run pages behind; forget the old ones.
+    # A still-used row that ages out costs one counted request to re-fetch.
+    ConditionalCache.objects.filter(fetched_at__lt=timezone.now() - CONDITIONAL_CACHE_MAX_AGE).delete()
     ids = [batch.pk for batch in active_batches()]
     for batch_id in ids:
         sync_batch.delay(batch_id)

@@ -397,3 +397,15 @@ def test_gate_evaluate_is_idempotent(batch, open_prs):
     with Providers() as providers:
         assert gate_evaluate(gate=gate(batch, GateKind.CI), providers=providers) is False
     assert GateEvent.objects.count() == events
+
+
+def test_an_idle_sync_costs_no_rate_limit_and_few_queries(batch, open_prs, django_assert_max_num_queries):
+    open_prs.render_deploys("srv-demo", [{"status": "live"}])
+    open_prs.sentry_issues("the-interstellar-jurisdiction", [])
+    sync(batch)
+    open_prs.clear_seen()
+    with django_assert_max_num_queries(30):
+        report = sync(batch)
+    assert report.changes == []
+    assert open_prs.counted("/github") == 0
+    assert open_prs.requests_to("/github/")  # it did ask, conditionally

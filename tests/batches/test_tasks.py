@@ -35,6 +35,22 @@ def test_sync_all_fans_out_to_active_batches_only(open_prs, batch):
 
 
 @pytest.mark.django_db
+def test_sync_all_forgets_old_conditional_cache_rows(batch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from batches.models import ConditionalCache
+
+    ConditionalCache.objects.create(
+        url="http://x/old", etag='"a"', body="{}", fetched_at=timezone.now() - timedelta(days=31)
+    )
+    ConditionalCache.objects.create(url="http://x/new", etag='"b"', body="{}")
+    sync_all.delay()
+    assert list(ConditionalCache.objects.values_list("url", flat=True)) == ["http://x/new"]
+
+
+@pytest.mark.django_db
 def test_a_batch_sync_never_overlaps_itself(open_prs, batch):
     with batch_lock(batch.pk):
         sync_batch.delay(batch.pk)
