@@ -110,8 +110,12 @@ def _header_float(headers: httpx.Headers, name: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return parsed.timestamp() - time.time() if parsed else None
+        pass
+    try:
+        # retry-after may also be an HTTP date.
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
 
 
 def rate_limit_delay(response: httpx.Response) -> float | None:

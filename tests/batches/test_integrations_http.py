@@ -59,6 +59,20 @@ def test_429_with_retry_after_raises_rate_limited_with_that_delay(client, provid
     assert excinfo.value.status == 429
 
 
+def test_retry_after_as_an_http_date_or_garbage(client, providers):
+    import email.utils
+
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
+    providers.json("/github/x", {}, status=429, headers={"Retry-After": when})
+    with pytest.raises(RateLimited) as excinfo:
+        client.get_json("x")
+    assert 85 <= excinfo.value.retry_after <= 90
+    providers.json("/github/x", {}, status=429, headers={"Retry-After": "soon"})
+    with pytest.raises(RateLimited) as excinfo:
+        client.get_json("x")
+    assert excinfo.value.retry_after == 60
+
+
 def test_403_with_exhausted_primary_limit_waits_until_the_reset_epoch(client, providers):
     reset = int(time.time()) + 120
     providers.json(
