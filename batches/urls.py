@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import views
+from batches import views, webhooks
 
 app_name = "batches"
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("plans/<slug:slug>/", views.plan_overview, name="plan"),
     path("plans/<slug:slug>/batches/<int:number>/", views.batch_review, name="batch"),
+    path("gates/<int:pk>/waive/", views.gate_waive_view, name="gate-waive"),
+    path("webhooks/github/", webhooks.github_webhook, name="github-webhook"),
 ]
