@@ -30,6 +30,7 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from signoffs.models import ChecklistItem, Evidence
@@ -172,10 +173,10 @@ def evidence_check(upload) -> CheckedImage:
 
 
 def _too_large_message(size: int | None) -> str:
-    limit = f"{settings.EVIDENCE_MAX_BYTES / 1_048_576:.0f} MB"
+    limit = filesizeformat(settings.EVIDENCE_MAX_BYTES)
     if size is None:
         return f"The file is larger than {limit}, the most evidence may be; upload a smaller screenshot."
-    return f"The file is {size / 1_048_576:.1f} MB; evidence may be at most {limit}."
+    return f"The file is {filesizeformat(size)}; evidence may be at most {limit}."
 
 
 def _open(upload, head: bytes) -> Image.Image:

@@ -85,7 +85,7 @@ def test_oversize_upload_is_refused(item, ops, settings):
     settings.EVIDENCE_MAX_BYTES = 1024 * 1024
     big = image_bytes("PNG", size=(1200, 1200), mode="RGB", compress_level=0)
     assert len(big) > settings.EVIDENCE_MAX_BYTES
-    with pytest.raises(EvidenceRejected, match=r"^The file is 4\.1 MB; evidence may be at most 1 MB\."):
+    with pytest.raises(EvidenceRejected, match=r"^The file is 4\.1\xa0MB; evidence may be at most 1\.0\xa0MB\."):
         evidence_add(item=item, upload=upload(big), by=ops)
     assert not Evidence.objects.exists()
     assert stored_files() == []
