@@ -73,3 +73,44 @@ def item(db):
 @pytest.fixture
 def evidence_item(db):
     return ChecklistItemFactory(text="Screenshot of the Render dashboard", evidence_required=True)
+
+
+@pytest.fixture
+def audited_batch(db, ops, engineer, release_manager):
+    """A batch with a checked CI gate, a waived gate, and a manual gate with history and replaced evidence."""
+    from datetime import UTC, datetime
+
+    from batches.models import GateKind, GateState
+    from signoffs.evidence import evidence_add
+    from signoffs.services import signoff_record
+    from tests.factories import BatchFactory, GateFactory
+
+    batch = BatchFactory(plan__slug="release-2025", plan__title="Release plan", number=3, title="Payments")
+    GateFactory(
+        batch=batch,
+        key="ci",
+        kind=GateKind.CI,
+        label="make test",
+        position=0,
+        state=GateState.PASSING,
+        detail="pytest passed on abc123",
+        last_checked_at=datetime(2025, 10, 2, 9, 30, tzinfo=UTC),
+    )
+    GateFactory(
+        batch=batch,
+        key="docs",
+        kind=GateKind.DOCS,
+        label="README parity",
+        position=1,
+        state=GateState.FAILING,
+        waived_at=datetime(2025, 10, 2, 10, 0, tzinfo=UTC),
+        waived_by=release_manager,
+        waiver_reason="Docs ship next batch",
+    )
+    manual = GateFactory(batch=batch, key="manual", kind=GateKind.MANUAL, label="Ops screenshots", position=2)
+    item = ChecklistItemFactory(gate=manual, key="sentry", text="Sentry shows no new errors", evidence_required=True)
+    first = evidence_add(item=item, upload=upload(image_bytes("PNG"), name="sentry.png"), by=ops)
+    evidence_add(item=item, upload=upload(image_bytes("JPEG"), name="sentry-2.jpg"), by=ops, replaces=first)
+    signoff_record(item=item, user=engineer, action="tick", note="Checked at 09:00")
+    signoff_record(item=item, user=release_manager, action="note", note='=HYPERLINK("http://evil","x")')
+    return batch
