@@ -65,6 +65,12 @@ def stored_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Personas get real passwords; PBKDF2 at full strength dominated these tests' setup time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def item(db):
     return ChecklistItemFactory(text="Sentry dashboard shows no new errors")
