@@ -22,7 +22,6 @@ import io
 import re
 import struct
 import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -147,8 +146,6 @@ class CheckedImage:
 
 def evidence_check(upload) -> CheckedImage:
     """Every check on an upload; raise :class:`EvidenceRejected` or return the decoded image."""
-    if getattr(upload, "evidence_too_large", False):
-        raise EvidenceRejected(_too_large_message(None))
     size = upload.size or 0
     if size == 0:
         raise EvidenceRejected("The file is empty (0 bytes); " + _ACCEPTED + ".")
@@ -183,10 +180,11 @@ def _too_large_message(size: int | None) -> str:
 def _open(upload, head: bytes) -> Image.Image:
     try:
         # Restricting the plugins is the type decision: only these three decoders
-        # ever look at the bytes.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(upload, formats=list(ALLOWED_FORMATS))
+        # ever look at the bytes. (No warnings.catch_warnings() here: it swaps
+        # process-wide state and is not thread-safe; SignoffsConfig.ready() makes
+        # DecompressionBombWarning an error once, and the pixel check below
+        # refuses from the header before Pillow's warning zone is reached.)
+        image = Image.open(upload, formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as bomb:
         # Pillow refused from the header alone; its message carries the pixel count.
         pixels = re.search(r"\((\d+) pixels\)", str(bomb))
@@ -222,9 +220,7 @@ def _bomb_message(size: tuple[int, int] | None, pixels: int | None = None) -> st
 
 def _decode(image: Image.Image) -> None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise EvidenceRejected(_bomb_message(image.size)) from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError):
