@@ -108,3 +108,40 @@ def test_the_sequence_constraint_refuses_a_duplicate_even_without_the_lock(peopl
     with pytest.raises(IntegrityError), transaction.atomic():
         SignOff.objects.create(item=item, sequence=1, action="note", user=people[1], note="x")
     assert SignOff.objects.filter(item=item).count() == 1
+
+
+def test_two_simultaneous_replacements_of_one_file_leave_one_and_no_orphan_file(people):
+    from signoffs.evidence import EvidenceRejected, evidence_add
+    from signoffs.models import Evidence
+    from tests.signoffs.conftest import image_bytes, stored_files, upload
+
+    item = ChecklistItemFactory(key="replace-race")
+    first = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=people[0])
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def replace(index: int) -> None:
+        try:
+            content = image_bytes("PNG", size=(60 + index, 40))
+            barrier.wait(timeout=10)
+            results[index] = evidence_add(item=item, upload=upload(content), by=people[index], replaces=first)
+        except Exception as error:
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=replace, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    winners = [r for r in results if isinstance(r, Evidence)]
+    losers = [r for r in results if isinstance(r, EvidenceRejected)]
+    assert len(winners) == 1, results
+    assert len(losers) == 1, results
+    assert "replaced" in str(losers[0])
+    assert Evidence.objects.filter(item=item).count() == 2
+    assert Evidence.objects.get(replaces=first) == winners[0]
+    originals = {e.file.name for e in Evidence.objects.filter(item=item)}
+    assert {p.name for p in stored_files() if p.parent.name != "thumbs"} == originals  # the loser's file is gone

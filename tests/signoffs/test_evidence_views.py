@@ -145,3 +145,21 @@ def test_audit_record_unknown_batch_is_404(client, stakeholder, audited_batch):
 def test_audit_record_post_is_405(client, stakeholder, audited_batch):
     client.force_login(stakeholder)
     assert client.post(_audit_url("md")).status_code == 405
+
+
+def test_file_served_for_a_gps_tagged_upload_carries_no_exif(client, stakeholder, item, ops):
+    import io
+
+    from PIL import Image
+
+    from tests.signoffs.conftest import jpeg_with_gps
+
+    stored = evidence_add(item=item, upload=upload(jpeg_with_gps(), name="IMG.jpg"), by=ops)
+    client.force_login(stakeholder)
+    body = b"".join(client.get(_file_url(stored)).streaming_content)
+    with Image.open(io.BytesIO(body)) as served:
+        assert served.format == "JPEG"
+        assert not served.getexif()
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == stored.stored_sha256

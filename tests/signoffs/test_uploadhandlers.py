@@ -149,3 +149,11 @@ def test_upload_view_pattern_still_enforces_csrf(ops, item):
     )
     assert accepted.status_code == 201
     assert Evidence.objects.count() == 1
+
+
+@pytest.mark.urls("tests.signoffs.upload_urls")
+def test_anonymous_upload_is_redirected_and_nothing_stored(client, item):
+    response = client.post(f"/test-upload/{item.pk}/", {"file": upload(image_bytes("PNG"))})
+    assert response.status_code == 302
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
