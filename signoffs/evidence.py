@@ -239,7 +239,7 @@ def _damaged(head: bytes) -> str:
             return f"The {label} image is truncated or damaged and cannot be read; upload it again."
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "The WebP image is truncated or damaged and cannot be read; upload it again."
-    return "The file is not a readable image; " + _ACCEPTED + "."
+    return "The file is not a readable PNG, JPEG or WebP image. Upload a screenshot in one of those formats."
 
 
 def _describe_unaccepted(head: bytes) -> str:
@@ -264,7 +264,7 @@ def _describe_unaccepted(head: bytes) -> str:
             return f"{what} are not accepted; {_ACCEPTED}."
     if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF")):
         return "The image is damaged and cannot be read; " + _ACCEPTED + "."
-    return "The file is not a PNG, JPEG or WebP image; " + _ACCEPTED + "."
+    return "The file is not a readable PNG, JPEG or WebP image. Upload a screenshot in one of those formats."
 
 
 # -- container ends ----------------------------------------------------------------

@@ -108,5 +108,5 @@ def evidence_upload_from(request: HttpRequest, field: str = "file"):
             raise EvidenceRejected(_too_large_message(None))
     upload = files.get(field)
     if upload is None:
-        raise EvidenceRejected("Choose a screenshot to upload (PNG, JPEG or WebP).")
+        raise EvidenceRejected("Choose a screenshot to upload.")
     return upload

@@ -62,7 +62,12 @@ def _bad_uploads():
         pytest.param(jpeg[: len(jpeg) // 2], "cut.jpg", r"^The JPEG image is truncated", id="truncated-jpeg"),
         pytest.param(webp[:-10], "cut.webp", r"^The WebP image is truncated", id="truncated-webp"),
         pytest.param(b"", "empty.png", r"^The file is empty \(0 bytes\)", id="zero-bytes"),
-        pytest.param(os.urandom(4096), "noise.png", r"^The file is not a PNG, JPEG or WebP image", id="random-bytes"),
+        pytest.param(
+            os.urandom(4096),
+            "noise.png",
+            r"^The file is not a readable PNG, JPEG or WebP image\. Upload a screenshot",
+            id="random-bytes",
+        ),
         pytest.param(image_bytes("GIF"), "anim.png", r"^GIF images are not accepted", id="gif"),
         pytest.param(image_bytes("BMP"), "shot.bmp", r"^BMP images are not accepted", id="bmp"),
         pytest.param(image_bytes("TIFF"), "shot.tiff", r"^TIFF images are not accepted", id="tiff"),

@@ -106,7 +106,7 @@ def test_installing_after_the_body_was_parsed_is_an_error():
 def test_missing_file_has_a_message():
     request = RequestFactory().post("/upload/", {"note": "no file"})
     install_evidence_upload_handlers(request)
-    with pytest.raises(EvidenceRejected, match="Choose a screenshot to upload"):
+    with pytest.raises(EvidenceRejected, match=r"^Choose a screenshot to upload\.$"):
         evidence_upload_from(request)
 
 
