@@ -26,6 +26,7 @@ import argparse
 import io
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def main() -> None:
         generate(Path(args.generate[0]), Path(args.generate[1]), args.width, args.height)
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-", suffix=f"-{os.getpid()}"))
     png_path, body_path = tmp / "upload.png", tmp / "body.multipart"
     start = time.perf_counter()
     cmd = [sys.executable, __file__, "--width", str(args.width), "--height", str(args.height), "--generate"]
@@ -246,4 +247,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for leftover in Path(tempfile.gettempdir()).glob(f"gatehouse-bench-*-{os.getpid()}"):
+            shutil.rmtree(leftover, ignore_errors=True)
