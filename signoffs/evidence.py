@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from signoffs.models import ChecklistItem, Evidence
 
@@ -423,7 +423,12 @@ def _reencode(image: Image.Image, image_format: str, out: IO[bytes]) -> None:
     if image_format == "JPEG":
         if image.mode not in ("L", "RGB"):
             image = image.convert("RGB")
-        image.save(out, "JPEG", quality=90, optimize=False)
+        if isinstance(image, JpegImagePlugin.JpegImageFile):
+            # Re-use the original's quantisation tables and subsampling: a second
+            # lossy pass at the same quality, not a fresh quality guess.
+            image.save(out, "JPEG", quality="keep", subsampling="keep")
+        else:
+            image.save(out, "JPEG", quality=90)
     elif image_format == "WEBP":
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if image.has_transparency_data else "RGB")

@@ -163,6 +163,13 @@ def test_type_comes_from_the_bytes_not_name_or_content_type(item, ops):
     assert evidence.file.name.endswith(".jpg")
 
 
+def test_jpeg_is_re_encoded_with_its_own_quality(item, ops):
+    original = image_bytes("JPEG", size=(64, 48), quality=60)
+    evidence = evidence_add(item=item, upload=upload(original), by=ops)
+    with Image.open(io.BytesIO(original)) as before, evidence.file.open("rb") as stored, Image.open(stored) as after:
+        assert after.quantization == before.quantization
+
+
 def test_transparent_palette_png_keeps_its_transparency(item, ops):
     image = Image.new("P", (16, 16), 0)
     image.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
