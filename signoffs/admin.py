@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from signoffs.models import ChecklistItem, Evidence, SignOff
 
@@ -29,6 +31,18 @@ class SignOffInline(admin.TabularInline):
         return False
 
 
+class EvidenceInline(admin.TabularInline):
+    model = Evidence
+    fields = ["original_name", "format", "uploaded_by", "uploaded_at", "stored_sha256", "replaces"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ChecklistItem)
 class ChecklistItemAdmin(admin.ModelAdmin):
     list_display = ["text", "gate", "evidence_required"]
@@ -36,7 +50,7 @@ class ChecklistItemAdmin(admin.ModelAdmin):
     search_fields = ["text"]
     list_select_related = ["gate", "gate__batch"]
     readonly_fields = ["gate", "key"]
-    inlines = [SignOffInline]
+    inlines = [SignOffInline, EvidenceInline]
 
 
 @admin.register(SignOff)
@@ -50,8 +64,65 @@ class SignOffAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyHistoryAdmin):
-    list_display = ["original_name", "item", "format", "uploaded_by", "uploaded_at", "stored_sha256"]
+    list_display = ["original_name", "item", "format", "uploaded_by", "uploaded_at", "stored_sha256", "replaces"]
     list_filter = ["format", "item__gate__batch__plan"]
     search_fields = ["original_name", "original_sha256", "stored_sha256"]
-    list_select_related = ["item", "uploaded_by"]
+    list_select_related = ["item", "uploaded_by", "replaces"]
     date_hierarchy = "uploaded_at"
+    fields = [
+        "preview",
+        "item",
+        "uploaded_by",
+        "uploaded_at",
+        "original_name",
+        "format",
+        "width",
+        "height",
+        "original_size",
+        "original_sha256",
+        "stored_size",
+        "stored_sha256",
+        "note",
+        "replacement_chain",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Evidence) -> str:
+        # Served by the role-checking views, never from a media URL.
+        file_url = reverse("signoffs:evidence-file", args=[obj.pk])
+        if not obj.thumbnail:
+            return format_html('<a href="{}">Open the file</a> (no thumbnail yet)', file_url)
+        thumb_url = reverse("signoffs:evidence-thumbnail", args=[obj.pk])
+        return format_html('<a href="{}"><img src="{}" alt="Thumbnail {}"></a>', file_url, thumb_url, obj.pk)
+
+    @admin.display(description="Replacement chain (oldest first)")
+    def replacement_chain(self, obj: Evidence) -> str:
+        chain = evidence_chain(obj)
+        return format_html_join(
+            " → ",
+            '<a href="{}">{}{}</a>',
+            (
+                (
+                    reverse("admin:signoffs_evidence_change", args=[e.pk]),
+                    f"#{e.pk} {e.original_name} ({e.uploaded_at:%Y-%m-%d %H:%M})",
+                    " (this file)" if e.pk == obj.pk else "",
+                )
+                for e in chain
+            ),
+        )
+
+
+def evidence_chain(evidence: Evidence) -> list[Evidence]:
+    """Every file in ``evidence``'s replacement chain, oldest first (one query per link)."""
+    older: list[Evidence] = []
+    current = evidence
+    while current.replaces_id:
+        current = Evidence.objects.get(pk=current.replaces_id)
+        older.append(current)
+    newer: list[Evidence] = []
+    current = evidence
+    while (following := Evidence.objects.filter(replaces=current).first()) is not None:
+        newer.append(following)
+        current = following
+    return [*reversed(older), evidence, *newer]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import Q
+from django.dispatch import receiver
+from django.utils.functional import LazyObject, empty
 
 from batches.models import Gate
 
@@ -75,10 +78,33 @@ def _thumbnail_name(instance: Evidence, filename: str) -> str:
     return f"thumbs/{uuid.uuid4().hex}.webp"
 
 
-def _evidence_storage():
-    from django.core.files.storage import storages
+class _EvidenceStorage(LazyObject):
+    """``storages["evidence"]``, looked up when first used rather than at import.
 
-    return storages["evidence"]
+    A callable ``storage=`` is called once, when the model class is built; a
+    plain lookup there would pin whatever STORAGES said at import time, so a
+    changed setting (the per-test folder, a bucket configured later) would be
+    ignored. This proxy resolves on first use and forgets on a settings change,
+    as Django's own ``default_storage`` does.
+    """
+
+    def _setup(self) -> None:
+        from django.core.files.storage import storages
+
+        self._wrapped = storages["evidence"]
+
+
+evidence_storage = _EvidenceStorage()
+
+
+@receiver(setting_changed)
+def _forget_evidence_storage(*, setting: str, **kwargs) -> None:
+    if setting in ("STORAGES", "MEDIA_ROOT"):
+        evidence_storage._wrapped = empty
+
+
+def _evidence_storage():
+    return evidence_storage
 
 
 class Evidence(models.Model):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from batches.models import BatchState
 from signoffs.models import ChecklistItem, SignOff
+
+NOTE_MAX_LENGTH = 2_000
 
 
 class SignOffError(Exception):
@@ -25,9 +28,17 @@ def signoff_record(*, item: ChecklistItem, user, action: str, note: str = "") ->
     note = note.strip()
     if action == SignOff.Action.NOTE and not note:
         raise SignOffError("Write a note before saving it.")
+    if len(note) > NOTE_MAX_LENGTH:
+        raise SignOffError(f"Keep the note under {NOTE_MAX_LENGTH:,} characters (it has {len(note):,}).")
     try:
         with transaction.atomic():
-            locked = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+            # Everything below is decided under the item's row lock, from the
+            # rows as they are now; the caller's ``item`` may be stale. Only the item
+            # row is locked (of=self), not its gate and batch.
+            locked = ChecklistItem.objects.select_for_update(of=("self",)).select_related("gate__batch").get(pk=item.pk)
+            batch = locked.gate.batch
+            if action in SignOff.STATE_ACTIONS and batch.state == BatchState.APPROVED:
+                raise SignOffError(f"Batch {batch.number} is approved; its sign-offs are final. Add a note instead.")
             events = SignOff.objects.filter(item=locked)
             current = events.filter(action__in=SignOff.STATE_ACTIONS).order_by("-sequence").first()
             is_ticked = current is not None and current.action == SignOff.Action.TICK

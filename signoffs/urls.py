@@ -9,3 +9,15 @@ app_name = "signoffs"
 urlpatterns = [
     path("evidence/<int:pk>/file/", views.evidence_file, name="evidence-file"),
 ]
+
+# Evidence thumbnails and the audit record (signoffs/evidence_views.py).
+from signoffs import evidence_views  # noqa: E402
+
+urlpatterns += [
+    path("evidence/<int:pk>/thumbnail/", evidence_views.evidence_thumbnail, name="evidence-thumbnail"),
+    path(
+        "plans/<slug:slug>/batches/<int:number>/audit.<str:fmt>",
+        evidence_views.audit_record,
+        name="audit-record",
+    ),
+]

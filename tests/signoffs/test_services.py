@@ -44,3 +44,27 @@ def test_evidence_required_item_needs_a_file_first(sample_plan, engineer):
     with pytest.raises(SignOffError, match="needs screenshot evidence"):
         signoff_record(item=item, user=engineer, action="tick")
     assert not SignOff.objects.exists()
+
+
+def test_ticks_on_an_approved_batch_are_refused_but_notes_are_kept(db, engineer):
+    from batches.models import BatchState
+    from tests.factories import ChecklistItemFactory
+
+    item = ChecklistItemFactory(gate__batch__state=BatchState.APPROVED, gate__batch__number=7)
+    with pytest.raises(SignOffError, match="Batch 7 is approved; its sign-offs are final"):
+        signoff_record(item=item, user=engineer, action="tick")
+    signoff_record(item=item, user=engineer, action="note", note="Seen after approval")
+    assert list(item.events.values_list("action", flat=True)) == ["note"]
+
+
+def test_overlong_note_is_refused(item, engineer):
+    with pytest.raises(SignOffError, match="Keep the note under 2,000 characters"):
+        signoff_record(item=item, user=engineer, action="note", note="x" * 2_001)
+    assert not SignOff.objects.exists()
+
+
+def test_state_comes_from_the_latest_tick_or_untick_only(item, engineer):
+    signoff_record(item=item, user=engineer, action="tick")
+    signoff_record(item=item, user=engineer, action="note", note="A later note does not change the state")
+    assert item.is_ticked
+    assert item.latest_event().action == "tick"

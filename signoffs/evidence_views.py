@@ -1,0 +1,63 @@
+"""Evidence thumbnails and the batch audit record: read-only, login and role checked."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from batches.models import Batch
+from signoffs.audit import FORMATS, audit_batch, audit_render
+from signoffs.models import Evidence
+from signoffs.roles import denial_reason, user_can
+
+
+def _evidence_for(request: HttpRequest, pk: int) -> Evidence:
+    if not user_can(request.user, "view_evidence"):
+        raise PermissionDenied(denial_reason("view_evidence"))
+    return get_object_or_404(Evidence, pk=pk)
+
+
+def _private_file_headers(response: HttpResponse) -> HttpResponse:
+    # User-supplied bytes (re-encoded, still): never sniffed into another type,
+    # inert if opened as a document, kept out of shared caches.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+def evidence_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    """The small WebP preview; 404 until the thumbnail task has written it."""
+    evidence = _evidence_for(request, pk)
+    if not evidence.thumbnail:
+        raise Http404("No thumbnail yet.")
+    response = FileResponse(
+        evidence.thumbnail.open("rb"),
+        content_type="image/webp",
+        as_attachment=False,
+        filename=f"evidence-{evidence.pk}-thumbnail.webp",
+    )
+    return _private_file_headers(response)
+
+
+@require_GET
+def audit_record(request: HttpRequest, slug: str, number: int, fmt: str) -> HttpResponse:
+    """Download a batch's sign-off record as Markdown (``md``) or CSV (``csv``)."""
+    if not user_can(request.user, "view"):
+        raise PermissionDenied(denial_reason("view"))
+    if fmt not in FORMATS:
+        raise Http404("The sign-off record is available as .md or .csv.")
+    try:
+        batch = audit_batch(slug=slug, number=number)
+    except Batch.DoesNotExist:
+        raise Http404("No such batch.") from None
+    response = HttpResponse(audit_render(batch, fmt), content_type=FORMATS[fmt])
+    # Slug and number come from the database row, not the URL text.
+    response["Content-Disposition"] = f'attachment; filename="{batch.plan.slug}-batch-{batch.number}-signoffs.{fmt}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from signoffs.audit import CSV_COLUMNS, audit_batch, audit_csv, audit_markdown
+from signoffs.evidence import evidence_add
+from signoffs.models import Evidence
+from signoffs.services import signoff_record
+from tests.factories import ChecklistItemFactory
+from tests.signoffs.conftest import image_bytes, upload
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_markdown_lists_gates_events_and_evidence_with_both_hashes(audited_batch):
+    batch = audit_batch(slug="release-2025", number=3)
+    text = audit_markdown(batch)
+    first, second = Evidence.objects.order_by("pk")
+
+    assert text.startswith("# Sign-off record: Release plan — Batch 3: Payments")
+    assert "| make test | CI | Passing | pytest passed on abc123 | 2025-10-02 09:30:00 UTC | — |" in text
+    assert (
+        "| README parity | Docs | Failing | — | — | waived by rita at 2025-10-02 10:00:00 UTC: Docs ship next batch |"
+        in (text)
+    )
+    assert "| Ops screenshots | Sentry shows no new errors | 1 | Ticked | eddie |" in text
+    assert "| Checked at 09:00 |" in text
+    assert "| Ops screenshots | Sentry shows no new errors | 2 | Noted | rita |" in text
+    assert "| Ops screenshots | Sentry shows no new errors | yes | ticked |" in text
+    for evidence in (first, second):
+        assert f"`{evidence.original_sha256}` | `{evidence.stored_sha256}`" in text
+    assert f"| {first.pk} | Ops screenshots | Sentry shows no new errors | sentry.png (PNG, 40×30) | olga |" in text
+    assert f"`{first.stored_sha256}` | — | {second.pk} |" in text  # first was replaced by second
+    assert f"`{second.stored_sha256}` | {first.pk} | — |" in text  # second replaces first, is current
+
+
+def test_markdown_cells_cannot_break_the_table_or_inject_html(db, engineer):
+    item = ChecklistItemFactory(text="Item | with pipe")
+    signoff_record(item=item, user=engineer, action="note", note="line one\nline two <script>x</script>")
+    batch = audit_batch(slug=item.gate.batch.plan.slug, number=item.gate.batch.number)
+    text = audit_markdown(batch)
+    assert "Item \\| with pipe" in text
+    assert "line one line two &lt;script&gt;x&lt;/script&gt;" in text
+    assert "<script>" not in text
+
+
+def test_csv_has_every_record_and_neutralises_formulas(audited_batch):
+    batch = audit_batch(slug="release-2025", number=3)
+    rows = _rows(audit_csv(batch))
+    first, second = Evidence.objects.order_by("pk")
+
+    assert [r["record"] for r in rows] == ["gate", "gate", "gate", "item", "signoff", "signoff", "evidence", "evidence"]
+    assert list(rows[0]) == CSV_COLUMNS
+    assert rows[1]["detail_or_note"] == "waived: Docs ship next batch"
+    assert rows[1]["by"] == "rita"
+    assert rows[4]["state_or_action"] == "tick"
+    assert rows[4]["by"] == "eddie"
+    # A note that starts with "=" would run as a formula in a spreadsheet: it is quoted.
+    assert rows[5]["detail_or_note"] == '\'=HYPERLINK("http://evil","x")'
+    assert rows[6]["evidence_id"] == str(first.pk)
+    assert rows[6]["original_sha256"] == first.original_sha256
+    assert rows[6]["stored_sha256"] == first.stored_sha256
+    assert rows[6]["replaced_by_evidence_id"] == str(second.pk)
+    assert rows[7]["replaces_evidence_id"] == str(first.pk)
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1"])
+def test_csv_formula_prefixes_are_quoted(db, engineer, value):
+    item = ChecklistItemFactory(text=value)
+    batch = audit_batch(slug=item.gate.batch.plan.slug, number=item.gate.batch.number)
+    [_gate_row, item_row] = _rows(audit_csv(batch))
+    assert item_row["item"] == "'" + value
+
+
+def test_query_count_is_constant_however_long_the_history(
+    audited_batch, ops, engineer, django_assert_max_num_queries, django_assert_num_queries
+):
+    with django_assert_num_queries(5) as small:
+        audit_markdown(audit_batch(slug="release-2025", number=3))
+    baseline = len(small.captured_queries)
+
+    manual = audited_batch.gates.get(key="manual")
+    for n in range(6):
+        item = ChecklistItemFactory(gate=manual, key=f"extra-{n}", text=f"Extra {n}")
+        evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+        signoff_record(item=item, user=engineer, action="tick")
+        signoff_record(item=item, user=engineer, action="untick", note="redo")
+
+    with django_assert_max_num_queries(baseline):
+        batch = audit_batch(slug="release-2025", number=3)
+        text = audit_markdown(batch)
+        audit_csv(batch)
+    assert text.count("| Unticked |") == 6
