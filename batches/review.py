@@ -180,7 +180,11 @@ def plan_summaries(plan: Plan, user) -> list[BatchSummary]:
     """Every batch of ``plan`` in order, with tallies, blockers and next actions: three queries."""
     items = ChecklistItem.objects.only("pk", "gate_id", "evidence_required")
     gates = Gate.objects.prefetch_related(Prefetch("items", queryset=items))
-    batches = list(plan.batches.order_by("number").prefetch_related(Prefetch("gates", queryset=gates)))
+    batches = list(
+        plan.batches.order_by("number")
+        .select_related("approved_by")
+        .prefetch_related(Prefetch("gates", queryset=gates))
+    )
     previous = None
     summaries = []
     for batch in batches:

@@ -253,7 +253,7 @@ def _remove_stale_batches(plan: Plan, existing: dict[int, Batch], wanted: set[in
 
 PR_URL = re.compile(
     r"^https://(?P<host>[A-Za-z0-9.-]+(?::\d{1,5})?)/(?P<owner>[A-Za-z0-9_.-]+)/(?P<repo>[A-Za-z0-9_.-]+)"
-    r"/pull/(?P<number>[1-9]\d{0,9})/?(?:[?#].*)?$"
+    r"/pull/(?P<number>[1-9]\d{0,9})(?:/[A-Za-z0-9/_-]*)?(?:[?#].*)?$"
 )
 
 
