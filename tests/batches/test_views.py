@@ -134,6 +134,7 @@ def test_review_page_shows_goals_tasks_prs_gates_checklist_and_placeholder(sampl
     assert "2 tests failed" in html
     assert 'href="https://ci.example/run/7"' in html
     assert "check run pytest" in html
+    assert "PRs #1, #2" in html  # the AI review gate names both PRs
     assert "Options expiration dropdown populates" in html
     assert "Stakeholder review" in html
     # A stakeholder sees no controls.
