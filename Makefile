@@ -19,7 +19,7 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py runportal $(HOST):$(PORT)
 
 ## Run the test suite (in parallel). With CI=true the real PostgreSQL/Redis tier must pass too.
 test: setup

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from batches.models import Batch, Gate, Plan, PlannedPR
+from batches.models import Batch, Gate, GateEvent, Plan, PlannedPR, WebhookDelivery
 
 
 class BatchInline(admin.TabularInline):
@@ -114,3 +114,34 @@ class GateAdmin(admin.ModelAdmin):
         "waived_by",
         "waiver_reason",
     ]
+
+
+@admin.register(GateEvent)
+class GateEventAdmin(admin.ModelAdmin):
+    """Read-only: gate history is append-only."""
+
+    list_display = ["created_at", "gate", "action", "previous_state", "state", "by"]
+    list_filter = ["action", "state"]
+    list_select_related = ["gate", "by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "event", "delivery_id", "pr_count"]
+    list_filter = ["event"]
+    search_fields = ["delivery_id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -329,3 +329,63 @@ class Gate(models.Model):
         )
         self.state = GateState.STALE
         self.detail = error
+
+
+class GateEventAction(models.TextChoices):
+    STATE_CHANGED = "state_changed", "State changed"
+    WAIVED = "waived", "Waived"
+    WAIVER_LIFTED = "waiver_lifted", "Waiver lifted"
+
+
+class GateEvent(models.Model):
+    """Append-only history of a gate: state changes from evaluation, waivers and their lifting."""
+
+    gate = models.ForeignKey(Gate, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=GateEventAction)
+    state = models.CharField(max_length=25, choices=GateState, help_text="The gate's state after the event")
+    previous_state = models.CharField(max_length=25, choices=GateState, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True, help_text="Waivers: the release manager's written reason")
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["gate", "created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(action="waived") | ~Q(reason=""), name="gate_event_waiver_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gate_id} {self.action} → {self.state}"
+
+
+class ConditionalCache(models.Model):
+    """The last 200 response per provider URL, so a conditional request's 304 can reuse its body.
+
+    GitHub does not count a 304 against the rate limit, so an idle sync costs nothing.
+    """
+
+    url = models.CharField(max_length=1000, unique=True)
+    etag = models.CharField(max_length=300, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    link = models.TextField(blank=True, help_text="The response's Link header: a 304 may omit it")
+    body = models.TextField()
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One row per GitHub delivery id: GitHub re-sends the same id on redelivery, so replays are ignored."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=50)
+    received_at = models.DateTimeField(default=timezone.now)
+    pr_count = models.PositiveIntegerField(default=0, help_text="Planned PRs the delivery queued for re-evaluation")
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"

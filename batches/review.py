@@ -268,6 +268,15 @@ class Review:
     blockers: list[str]
     action: NextAction | None
 
+    @property
+    def waivable_gates(self) -> list[Gate]:
+        """Gates a release manager may waive (``gate_waive`` has the final word)."""
+        return [
+            g
+            for g in self.gates
+            if g.kind != GateKind.MANUAL and not g.is_waived and g.state not in (GateState.PASSING, GateState.FAILING)
+        ]
+
 
 def review_for(batch: Batch, user) -> Review:
     """``batch`` must come from ``review_batches()``."""

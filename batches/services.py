@@ -323,3 +323,43 @@ def planned_pr_link(*, pr: PlannedPR, url: str) -> PlannedPR:
     pr.github_url = ref.url
     pr.save()
     return pr
+
+
+class GateWaiveError(Exception):
+    """The waiver was refused; nothing was written. ``str()`` is for people."""
+
+
+def gate_waive(*, gate: Gate, by, reason: str) -> Gate:
+    """Waive ``gate`` with a written reason, recorded in its append-only history.
+
+    A waiver is for a gate that cannot tell the truth right now (the AI
+    reviewer is rate limited or down, a provider is unreachable), so a passing
+    gate has nothing to waive and a failing one is a real finding to fix.
+    """
+    from batches.models import GateEvent, GateEventAction
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise GateWaiveError("Write why the gate is being waived.")
+    with transaction.atomic():
+        locked = Gate.objects.select_for_update().get(pk=gate.pk)
+        if locked.kind == GateKind.MANUAL:
+            raise GateWaiveError("Manual gates are signed off item by item, not waived.")
+        if locked.is_waived:
+            raise GateWaiveError("This gate is already waived.")
+        if locked.state == GateState.PASSING:
+            raise GateWaiveError("This gate is passing; there is nothing to waive.")
+        if locked.state == GateState.FAILING:
+            raise GateWaiveError("This gate is failing: that is a finding to fix, not to waive.")
+        now = timezone.now()
+        Gate.objects.filter(pk=gate.pk).update(waived_at=now, waived_by=by, waiver_reason=reason)
+        GateEvent.objects.create(
+            gate=locked,
+            action=GateEventAction.WAIVED,
+            state=locked.state,
+            previous_state=locked.state,
+            by=by,
+            reason=reason,
+        )
+    gate.waived_at, gate.waived_by, gate.waiver_reason = now, by, reason
+    return gate

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import views
+from batches import views, webhooks
 
 app_name = "batches"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path(f"{BATCH}ready/", views.batch_transition, {"move": "ready"}, name="batch-ready"),
     path(f"{BATCH}approve/", views.batch_transition, {"move": "approve"}, name="batch-approve"),
     path(f"{BATCH}prs/<int:pr_number>/link/", views.pr_link, name="pr-link"),
+    path("gates/<int:pk>/waive/", views.gate_waive_view, name="gate-waive"),
+    path("webhooks/github/", webhooks.github_webhook, name="github-webhook"),
 ]

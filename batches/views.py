@@ -22,8 +22,16 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from batches import review
-from batches.models import Batch, BatchState, GovernanceError, Plan, PlannedPR
-from batches.services import PlanImportError, PullRequestLinkError, plan_import, plan_slug_for, planned_pr_link
+from batches.models import Batch, BatchState, Gate, GovernanceError, Plan, PlannedPR
+from batches.services import (
+    GateWaiveError,
+    PlanImportError,
+    PullRequestLinkError,
+    gate_waive,
+    plan_import,
+    plan_slug_for,
+    planned_pr_link,
+)
 from signoffs.roles import denial_reason, user_can
 
 # The status code for a form the server refused: htmx is configured (base.html)
@@ -222,3 +230,26 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok\n", content_type="text/plain")
+
+
+# -- gate waivers (from the gates branch) --------------------------------------------
+
+
+def _get_gate_for(request: HttpRequest, pk: int, action: str) -> Gate:
+    """The gate ``pk``, if the user may ``action`` it; 404 or PermissionDenied otherwise."""
+    gate = get_object_or_404(Gate.objects.select_related("batch__plan"), pk=pk)
+    if not user_can(request.user, action):
+        raise PermissionDenied(denial_reason(action))
+    return gate
+
+
+@require_POST
+def gate_waive_view(request: HttpRequest, pk: int) -> HttpResponse:
+    gate = _get_gate_for(request, pk, "waive_gate")
+    try:
+        gate_waive(gate=gate, by=request.user, reason=request.POST.get("reason", ""))
+    except GateWaiveError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Waived “{gate.label}”.")
+    return redirect(gate.batch.get_absolute_url())

@@ -171,7 +171,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
-CELERY_BEAT_SCHEDULE: dict = {}
+# Beat fans out one sync per active batch; GitHub webhooks make changes show up sooner.
+CELERY_BEAT_SCHEDULE: dict = {
+    "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
+}
 
 CACHES = {
     "default": (
@@ -213,7 +216,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every request at INFO; the sync logs what matters.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 SENTRY_DSN = env_str("SENTRY_DSN", None)

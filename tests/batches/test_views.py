@@ -440,3 +440,22 @@ def test_waived_gate_counts_as_passing_in_the_tally(db):
     GateFactory(batch=batch, state=GateState.NEEDS_CONFIG)
     tally = gate_tally(batch.gates.all())
     assert (tally.passing, tally.failing, tally.stale, tally.pending) == (1, 1, 0, 1)
+
+
+def test_release_manager_can_waive_a_gate_that_cannot_report(sample_plan, release_manager, stakeholder):
+    gate = Gate.objects.get(batch__plan=sample_plan, batch__number=1, kind=GateKind.DEPLOY)  # needs configuration
+    waive = reverse("batches:gate-waive", kwargs={"pk": gate.pk})
+    assert waive not in client_for(stakeholder).get(page_urls()["batch"]).content.decode()
+    page = client_for(release_manager).get(page_urls()["batch"]).content.decode()
+    assert f'action="{waive}"' in page
+    # The failing CI gate is not offered: it is a finding to fix.
+    ci = Gate.objects.get(batch__plan=sample_plan, batch__number=1, kind=GateKind.CI)
+    ci.record_result(state=GateState.FAILING)
+    page = client_for(release_manager).get(page_urls()["batch"]).content.decode()
+    assert reverse("batches:gate-waive", kwargs={"pk": ci.pk}) not in page
+    response = client_for(release_manager).post(waive, {"reason": "Render API key not issued yet"}, follow=True)
+    html = " ".join(response.content.decode().split())
+    assert "<dt>Waived</dt><dd>by rita on" in html
+    assert "UTC: Render API key not issued yet" in html
+    gate.refresh_from_db()
+    assert gate.waiver_reason == "Render API key not issued yet"

@@ -1,0 +1,235 @@
+"""GitHub REST client: pull requests, check runs, commit statuses, reviews, files, commits.
+
+Every GET is conditional (ETag), so polling an unchanged repository costs no
+rate limit: GitHub does not count a 304 against the primary limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from batches.integrations._parse import parse_each, parse_one, parse_time
+from batches.integrations.http import HttpClient
+
+PROVIDER = "GitHub"
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    state: str
+    draft: bool
+    merged_at: datetime | None
+    merge_commit_sha: str
+    head_sha: str
+    html_url: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> PullRequest:
+        return cls(
+            number=int(data["number"]),
+            state=str(data["state"]),
+            draft=bool(data.get("draft") or False),
+            merged_at=parse_time(data.get("merged_at")),
+            merge_commit_sha=data.get("merge_commit_sha") or "",
+            head_sha=str(data["head"]["sha"]),
+            html_url=data.get("html_url") or "",
+        )
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    id: int
+    name: str
+    status: str  # queued, in_progress, completed (also waiting/requested/pending)
+    conclusion: str | None  # success, failure, neutral, cancelled, skipped, timed_out, action_required, stale
+    head_sha: str
+    html_url: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    output_title: str
+    output_summary: str
+    output_text: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> CheckRun:
+        output = data.get("output") or {}
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            status=str(data["status"]),
+            conclusion=data.get("conclusion"),
+            head_sha=str(data["head_sha"]),
+            html_url=data.get("html_url") or "",
+            started_at=parse_time(data.get("started_at")),
+            completed_at=parse_time(data.get("completed_at")),
+            output_title=output.get("title") or "",
+            output_summary=output.get("summary") or "",
+            output_text=output.get("text") or "",
+        )
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    context: str
+    state: str  # error, failure, pending, success
+    description: str
+    target_url: str
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> CommitStatus:
+        return cls(
+            context=str(data["context"]),
+            state=str(data["state"]),
+            description=data.get("description") or "",
+            target_url=data.get("target_url") or "",
+            updated_at=parse_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    user_login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING (upper case in the REST API)
+    commit_id: str
+    submitted_at: datetime | None
+    html_url: str
+    body: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> Review:
+        user = data.get("user") or {}
+        return cls(
+            id=int(data["id"]),
+            user_login=user.get("login") or "",
+            # Webhooks send the state lower case, the REST API upper case.
+            state=str(data["state"]).upper(),
+            commit_id=data.get("commit_id") or "",
+            submitted_at=parse_time(data.get("submitted_at")),
+            html_url=data.get("html_url") or "",
+            body=data.get("body") or "",
+        )
+
+
+@dataclass(frozen=True)
+class PullRequestFile:
+    filename: str
+    status: str
+    previous_filename: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> PullRequestFile:
+        return cls(
+            filename=str(data["filename"]),
+            status=str(data.get("status") or ""),
+            previous_filename=data.get("previous_filename") or "",
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    committed_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> Commit:
+        commit = data["commit"]
+        committer = commit.get("committer") or {}
+        author = commit.get("author") or {}
+        return cls(sha=str(data["sha"]), committed_at=parse_time(committer.get("date") or author.get("date")))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    status: str  # ahead, behind, identical, diverged
+    ahead_by: int
+    behind_by: int
+
+    @classmethod
+    def from_json(cls, data: dict) -> Comparison:
+        return cls(status=str(data["status"]), ahead_by=int(data["ahead_by"]), behind_by=int(data["behind_by"]))
+
+    @property
+    def head_contains_base(self) -> bool:
+        """``compare/base...head``: head has every commit of base."""
+        return self.status in ("ahead", "identical")
+
+
+class GitHubClient:
+    """One client per sync pass; close it (or use ``with``) when done."""
+
+    def __init__(self, *, token: str | None = None, base_url: str | None = None, timeout: float | None = None):
+        token = token if token is not None else settings.GITHUB_TOKEN
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = HttpClient(
+            provider=PROVIDER,
+            base_url=base_url or settings.GITHUB_API_URL,
+            headers=headers,
+            timeout=timeout,
+            conditional=True,
+        )
+
+    def __enter__(self) -> GitHubClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get_pull(self, repo: str, number: int) -> PullRequest:
+        data = self.http.get_json(f"repos/{repo}/pulls/{number}")
+        return parse_one(PROVIDER, "a pull request", data, PullRequest.from_json)
+
+    def list_check_runs(self, repo: str, ref: str) -> list[CheckRun]:
+        # filter=latest (GitHub's default) keeps only the newest run of each name.
+        runs: list[CheckRun] = []
+        for page in self.http.get_all(f"repos/{repo}/commits/{ref}/check-runs", {"per_page": 100}):
+            items = _field(page, "check_runs", "check runs")
+            runs.extend(parse_each(PROVIDER, "check runs", items, CheckRun.from_json))
+        return runs
+
+    def list_statuses(self, repo: str, ref: str) -> list[CommitStatus]:
+        """The latest status per context (the combined-status endpoint already de-duplicates)."""
+        statuses: list[CommitStatus] = []
+        for page in self.http.get_all(f"repos/{repo}/commits/{ref}/status", {"per_page": 100}):
+            items = _field(page, "statuses", "commit statuses")
+            statuses.extend(parse_each(PROVIDER, "commit statuses", items, CommitStatus.from_json))
+        return statuses
+
+    def list_reviews(self, repo: str, number: int) -> list[Review]:
+        reviews: list[Review] = []
+        for page in self.http.get_all(f"repos/{repo}/pulls/{number}/reviews", {"per_page": 100}):
+            reviews.extend(parse_each(PROVIDER, "reviews", page, Review.from_json))
+        return reviews
+
+    def list_pull_files(self, repo: str, number: int) -> list[PullRequestFile]:
+        files: list[PullRequestFile] = []
+        for page in self.http.get_all(f"repos/{repo}/pulls/{number}/files", {"per_page": 100}, max_pages=30):
+            files.extend(parse_each(PROVIDER, "pull request files", page, PullRequestFile.from_json))
+        return files
+
+    def get_commit(self, repo: str, sha: str) -> Commit:
+        data = self.http.get_json(f"repos/{repo}/commits/{sha}")
+        return parse_one(PROVIDER, "a commit", data, Commit.from_json)
+
+    def compare(self, repo: str, base: str, head: str) -> Comparison:
+        data = self.http.get_json(f"repos/{repo}/compare/{base}...{head}", {"per_page": 1})
+        return parse_one(PROVIDER, "a comparison", data, Comparison.from_json)
+
+
+def _field(page: Any, name: str, what: str) -> Any:
+    if not isinstance(page, dict) or name not in page:
+        from batches.integrations.http import MalformedResponse
+
+        raise MalformedResponse(f"{PROVIDER} sent {what} without “{name}”.", provider=PROVIDER)
+    return page[name]

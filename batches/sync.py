@@ -1,0 +1,237 @@
+"""Keeping gates current: read linked PRs from GitHub, then re-evaluate the automated gates.
+
+These are plain functions; the Celery tasks in ``batches.tasks``, the
+``sync_gates`` command and ``runportal``'s sync loop all call them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+
+from batches.gates import PR_DRIVEN_KINDS, Providers, gate_evaluate, gate_store_error, pr_repository, scope_prs
+from batches.integrations.http import ProviderError, RateLimited
+from batches.models import Batch, BatchState, Gate, GateKind, GateScope, PlannedPR
+
+logger = logging.getLogger(__name__)
+
+# Longer than any sane sync of one batch, so a crashed worker's lock expires by itself.
+LOCK_SECONDS = 300
+
+
+@dataclass
+class SyncReport:
+    """What one pass changed, and the provider errors it met (already recorded on the gates)."""
+
+    changes: list[str] = field(default_factory=list)
+    errors: list[ProviderError] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def extend(self, other: SyncReport) -> None:
+        self.changes += other.changes
+        self.errors += other.errors
+        self.skipped += other.skipped
+
+    def retry_error(self) -> ProviderError | None:
+        """The error a task should retry on: the longest rate-limit wait first, then any retryable one."""
+        limited = [e for e in self.errors if isinstance(e, RateLimited)]
+        if limited:
+            return max(limited, key=lambda e: e.retry_after)
+        return next((e for e in self.errors if e.retryable), None)
+
+
+class BatchBusy(Exception):
+    """Another sync of the same batch is running."""
+
+
+@contextlib.contextmanager
+def batch_lock(batch_id: int) -> Iterator[None]:
+    """Hold the per-batch sync lock, or raise BatchBusy.
+
+    ``cache.add`` is an atomic SET NX on Redis (and locked in locmem), so two
+    workers, or a worker and the beat-driven pass, never sync one batch at once.
+    """
+    key = f"gatehouse:batch-sync:{batch_id}"
+    token = uuid.uuid4().hex
+    if not cache.add(key, token, timeout=LOCK_SECONDS):
+        raise BatchBusy(f"Batch {batch_id} is already being synced.")
+    try:
+        yield
+    finally:
+        # Only release our own lock: if it expired and someone else took it, leave theirs alone.
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def active_batches() -> Iterable[Batch]:
+    """Batches worth polling: in progress or in review, or planned with a linked PR."""
+    return (
+        Batch.objects.filter(
+            Q(state__in=[BatchState.IN_PROGRESS, BatchState.READY_FOR_REVIEW])
+            | Q(state=BatchState.PLANNED, prs__github_number__isnull=False)
+        )
+        .distinct()
+        .select_related("plan")
+        .order_by("plan_id", "number")
+    )
+
+
+# -- pull requests -----------------------------------------------------------------
+
+
+def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
+    """Refresh ``pr``'s GitHub fields. Returns the names of the fields that changed."""
+    repo = pr_repository(pr)
+    github = providers.gh()
+    pull = github.get_pull(repo, pr.github_number)
+    values = {
+        "github_state": pull.state,
+        "draft": pull.draft,
+        "merged_at": pull.merged_at,
+        # Open PRs carry a test-merge sha that moves with every push; only a real merge's is kept.
+        "merge_commit_sha": pull.merge_commit_sha if pull.merged_at else "",
+        "head_sha": pull.head_sha,
+        "github_url": pull.html_url or pr.github_url,
+    }
+    if pull.head_sha != pr.head_sha or pr.head_committed_at is None:
+        # Commits are immutable, so this is asked once per new head.
+        values["head_committed_at"] = github.get_commit(repo, pull.head_sha).committed_at
+    if pull.merged_at and (not pr.changed_files or pull.merged_at != pr.merged_at):
+        files = github.list_pull_files(repo, pr.github_number)
+        values["changed_files"] = [f.filename for f in files]
+    changed = [name for name, value in values.items() if getattr(pr, name) != value]
+    for name in changed:
+        setattr(pr, name, values[name])
+    pr.last_synced_at = timezone.now()
+    pr.save(update_fields=[*changed, "last_synced_at"])
+    return changed
+
+
+# -- batches -----------------------------------------------------------------------
+
+
+def _describe(gate: Gate, before: str) -> str:
+    return (
+        f"{gate.batch.plan.slug} batch {gate.batch.number} {gate.get_kind_display()} “{gate.label[:60]}”: "
+        f"{before} → {gate.state}" + (f" ({gate.detail[:160]})" if gate.detail else "")
+    )
+
+
+def batch_sync(
+    *,
+    batch: Batch,
+    providers: Providers | None = None,
+    pr_ids: Iterable[int] | None = None,
+    lock: bool = True,
+) -> SyncReport:
+    """Sync one batch: its linked PRs, then its automated gates.
+
+    With ``pr_ids`` (a webhook named those PRs) only those PRs are read from
+    GitHub and only the PR-driven gates covering them are re-evaluated.
+    Provider errors are recorded on the affected gates (stale, never passing)
+    and returned in the report; nothing here raises them.
+    """
+    if lock:
+        with batch_lock(batch.pk):
+            return batch_sync(batch=batch, providers=providers, pr_ids=pr_ids, lock=False)
+    own = providers is None
+    providers = providers or Providers()
+    report = SyncReport()
+    try:
+        wanted = set(pr_ids) if pr_ids is not None else None
+        prs = [
+            pr
+            for pr in batch.prs.select_related("batch__plan")
+            if pr.github_number and pr_repository(pr) and (wanted is None or pr.pk in wanted)
+        ]
+        pr_error: ProviderError | None = None
+        if prs and settings.GITHUB_TOKEN:
+            for pr in prs:
+                try:
+                    fields = pr_sync(pr=pr, providers=providers)
+                except ProviderError as exc:
+                    pr_error = exc
+                    report.errors.append(exc)
+                    logger.warning("Could not read PR #%s of batch %s: %s", pr.number, batch.pk, exc)
+                    break
+                if fields:
+                    report.changes.append(
+                        f"{batch.plan.slug} batch {batch.number} PR #{pr.number}: {', '.join(fields)}"
+                    )
+
+        gates = batch.gates.exclude(kind=GateKind.MANUAL).select_related("batch__plan").prefetch_related("prs")
+        if wanted is not None:
+            gates = (
+                gates.filter(kind__in=PR_DRIVEN_KINDS).filter(Q(scope=GateScope.BATCH) | Q(prs__in=wanted)).distinct()
+            )
+        for gate in gates:
+            before = gate.state
+            if pr_error is not None and gate.kind in PR_DRIVEN_KINDS and _uses_github(gate):
+                # The PR data these gates read is out of date: say so rather than judge on it.
+                if gate_store_error(gate=gate, error=pr_error):
+                    report.changes.append(_describe(gate, before))
+                continue
+            try:
+                changed = gate_evaluate(gate=gate, providers=providers)
+            except ProviderError as exc:
+                report.errors.append(exc)
+                changed = before != gate.state
+                logger.warning("Gate %s of batch %s is stale: %s", gate.pk, batch.pk, exc)
+            if changed:
+                report.changes.append(_describe(gate, before))
+    finally:
+        if own:
+            providers.close()
+    return report
+
+
+def _uses_github(gate: Gate) -> bool:
+    if gate.kind == GateKind.DEPLOY:
+        return any(pr.is_merged for pr in gate.batch.prs.all())
+    return any(pr.github_number for pr in scope_prs(gate))
+
+
+def batches_sync(*, batches: Iterable[Batch], providers: Providers | None = None) -> SyncReport:
+    """Sync several batches in one pass (the command and the dev-server loop); busy batches are skipped."""
+    report = SyncReport()
+    own = providers is None
+    providers = providers or Providers()
+    try:
+        for batch in batches:
+            try:
+                report.extend(batch_sync(batch=batch, providers=providers))
+            except BatchBusy as exc:
+                report.skipped.append(str(exc))
+    finally:
+        if own:
+            providers.close()
+    return report
+
+
+def prs_for_delivery(*, repository: str, numbers: Iterable[int] = (), shas: Iterable[str] = ()) -> list[int]:
+    """Planned PR ids a webhook about ``repository`` concerns: by PR number, or by head commit."""
+    numbers, shas = set(numbers), {s for s in shas if s}
+    if not repository or not (numbers or shas):
+        return []
+    in_repo = Q(github_repository__iexact=repository) | Q(
+        github_repository="", batch__plan__github_repository__iexact=repository
+    )
+    match = Q()
+    if numbers:
+        match |= Q(github_number__in=numbers)
+    if shas:
+        match |= Q(head_sha__in=shas)
+    return list(
+        PlannedPR.objects.filter(in_repo & match)
+        .exclude(batch__state=BatchState.APPROVED)
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )

@@ -1,0 +1,134 @@
+"""POST /webhooks/github/: signature, de-duplication, targeted re-evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from batches.models import GateKind, GateState, WebhookDelivery
+from batches.webhooks import signature_for
+from tests.batches.conftest import REPO, SHA1, WEBHOOK_SECRET
+from tests.fake_providers import example
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/github/"
+
+
+def post(client, body: bytes, *, event="pull_request", delivery="d-1", signature: str | None = None, secret=None):
+    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
+    if signature is None:
+        signature = signature_for(secret or WEBHOOK_SECRET, body)
+    if signature:
+        headers["X-Hub-Signature-256"] = signature
+    return client.post(URL, body, content_type="application/json", headers=headers)
+
+
+def pr_opened(number=11) -> bytes:
+    payload = example("github/webhook_pull_request_opened.json")
+    payload["repository"]["full_name"] = REPO
+    payload["number"] = payload["pull_request"]["number"] = number
+    return json.dumps(payload).encode()
+
+
+def test_url_name():
+    assert reverse("batches:github-webhook") == URL
+
+
+def test_documented_signature_test_vector(client, settings):
+    vector = example("github/webhook_signature_test_vector.json")
+    assert signature_for(vector["secret"], vector["payload"].encode()) == vector["X-Hub-Signature-256"]
+    assert vector["X-Hub-Signature-256"] == ("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    settings.GITHUB_WEBHOOK_SECRET = vector["secret"]
+    ok = post(client, b"Hello, World!", event="ping", signature=vector["X-Hub-Signature-256"])
+    assert ok.status_code == 200
+    tampered = post(client, b"Hello, World?", event="ping", signature=vector["X-Hub-Signature-256"])
+    assert tampered.status_code == 403
+
+
+def test_missing_or_wrong_signature_changes_nothing(client, providers, batch, django_capture_on_commit_callbacks):
+    body = pr_opened()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert post(client, body, signature="").status_code == 401
+        assert post(client, body, signature="sha256=" + "0" * 64).status_code == 403
+        assert post(client, body, secret="another secret").status_code == 403
+        assert post(client, body + b" ", signature=signature_for(WEBHOOK_SECRET, body)).status_code == 403
+    assert callbacks == []
+    assert not WebhookDelivery.objects.exists()
+    assert not providers.seen
+
+
+def test_no_secret_configured_refuses_everything(client, settings, batch):
+    settings.GITHUB_WEBHOOK_SECRET = None
+    response = post(client, pr_opened(), secret="anything")
+    assert response.status_code == 503
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_get_is_not_allowed_and_no_login_is_needed(client, settings):
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    assert client.get(URL).status_code == 405
+    assert post(client, b"{}", event="ping").status_code == 200  # not a redirect to the login page
+
+
+def test_pull_request_event_re_evaluates_that_pr_only(client, open_prs, batch, django_capture_on_commit_callbacks):
+    open_prs.github_checks(REPO, SHA1, [{"name": "pytest", "status": "completed", "conclusion": "failure"}])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post(client, pr_opened(11))
+    assert response.status_code == 202
+    assert len(callbacks) == 1
+    assert WebhookDelivery.objects.get().pr_count == 1
+    paths = {s.path for s in open_prs.requests_to("/github/")}
+    assert f"/github/repos/{REPO}/pulls/11" in paths
+    assert f"/github/repos/{REPO}/pulls/12" not in paths
+    pr1 = batch.prs.get(number=1)
+    assert pr1.head_sha == SHA1
+    ci = batch.gates.get(kind=GateKind.CI)
+    assert ci.state == GateState.FAILING  # any failing PR fails the gate, whatever PR #2 says
+    # Gates not driven by PRs are left to the periodic sync.
+    assert batch.gates.get(kind=GateKind.OBSERVABILITY).last_checked_at is None
+
+
+def test_replayed_delivery_is_ignored(client, open_prs, batch, django_capture_on_commit_callbacks):
+    body = pr_opened(11)
+    with django_capture_on_commit_callbacks(execute=True) as first:
+        assert post(client, body, delivery="same-guid").status_code == 202
+    with django_capture_on_commit_callbacks(execute=True) as second:
+        response = post(client, body, delivery="same-guid")
+    assert response.status_code == 200
+    assert response.content == b"Already received."
+    assert (len(first), len(second)) == (1, 0)
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_check_run_event_finds_prs_by_number_and_head_sha(client, open_prs, batch, django_capture_on_commit_callbacks):
+    batch.prs.filter(number=2).update(head_sha="ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+    payload = example("github/webhook_check_run_completed.json")
+    payload["repository"]["full_name"] = REPO
+    payload["check_run"]["pull_requests"][0]["number"] = 11
+    body = json.dumps(payload).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, body, event="check_run").status_code == 202
+    assert WebhookDelivery.objects.get().pr_count == 2
+
+
+def test_events_about_other_repositories_or_kinds_queue_nothing(
+    client, open_prs, batch, django_capture_on_commit_callbacks
+):
+    batch.prs.filter(number=1).update(head_sha=SHA1)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        other = json.loads(pr_opened(11))
+        other["repository"]["full_name"] = "someone/else"
+        assert post(client, json.dumps(other).encode(), delivery="a").status_code == 200
+        assert post(client, pr_opened(11), event="issues", delivery="b").status_code == 200
+        status = {"sha": SHA1, "state": "success", "repository": {"full_name": REPO}}
+        assert post(client, json.dumps(status).encode(), event="status", delivery="c").status_code == 202
+    assert len(callbacks) == 1
+    assert list(WebhookDelivery.objects.order_by("delivery_id").values_list("pr_count", flat=True)) == [0, 0, 1]
+
+
+def test_bad_json_is_rejected(client, settings):
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    assert post(client, b"{not json").status_code == 400
+    assert not WebhookDelivery.objects.exists()
