@@ -179,6 +179,15 @@ def test_htmx_poll_returns_only_status_regions_then_204_until_something_changes(
     assert "1 passing" in changed.content.decode()
 
 
+def test_overview_poll_with_release_manager_buttons_is_204_when_unchanged(sample_plan, release_manager):
+    client = client_for(release_manager)
+    url = page_urls()["plan"]
+    body = client.get(url, **HTMX).content.decode()
+    assert "csrfmiddlewaretoken" in body  # the Start button's form
+    version = body.split('"v": "')[1].split('"')[0]
+    assert client.get(url, {"v": version}, **HTMX).status_code == 204
+
+
 def test_presenting_mode_stops_polling_once_approved(sample_plan, release_manager):
     batch = sample_plan.batches.get(number=1)
     batch.state = BatchState.APPROVED
