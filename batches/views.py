@@ -1,39 +1,242 @@
+"""Plan and batch pages. Each page is one template; htmx asks for its named partials.
+
+Every view checks the role itself (``_require``) before touching data: a
+template hiding a button is never the permission check, because any partial
+can be requested directly.
+"""
+
 from __future__ import annotations
+
+import hashlib
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.db import connection
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from batches.models import Batch, Gate, Plan
-from batches.services import GateWaiveError, gate_waive
+from batches import review
+from batches.models import Batch, BatchState, Gate, GovernanceError, Plan, PlannedPR
+from batches.services import (
+    GateWaiveError,
+    PlanImportError,
+    PullRequestLinkError,
+    gate_waive,
+    plan_import,
+    plan_slug_for,
+    planned_pr_link,
+)
 from signoffs.roles import denial_reason, user_can
+
+# The status code for a form the server refused: htmx is configured (base.html)
+# to swap it like a 200, so the error shows in place; browsers show it too.
+UNPROCESSABLE = 422
+PLAN_MAX_BYTES = 1_048_576
+POLL_SECONDS = 3
+CSRF_INPUT = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">')
+
+
+def _require(request: HttpRequest, action: str) -> None:
+    if not user_can(request.user, action):
+        raise PermissionDenied(denial_reason(action))
+
+
+def _plan_for(request: HttpRequest, slug: str, action: str = "view") -> Plan:
+    _require(request, action)
+    return get_object_or_404(Plan, slug=slug)
+
+
+def _batch_for(request: HttpRequest, slug: str, number: int, action: str = "view") -> Batch:
+    """The batch with everything its pages show, after checking the viewer may ``action``."""
+    _require(request, action)
+    return get_object_or_404(review.review_batches(), plan__slug=slug, number=number)
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    """Redirect to the form's ``next`` (same site only) or ``default``."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = default
+    return redirect(target)
+
+
+def live_response(request: HttpRequest, template: str, context: dict, *, stop: bool = False) -> HttpResponse:
+    """A page, or for an htmx poll its ``live`` partial of out-of-band status regions.
+
+    The poller sends the version of what it shows; an unchanged region set is a
+    204, which htmx ignores, so nothing is swapped and nothing flickers. Inputs
+    (notes, file pickers) are never inside a polled region, so nothing typed is lost.
+    """
+    if not request.htmx:
+        response = render(request, template, {**context, "poll_seconds": POLL_SECONDS})
+    elif stop:
+        # A final state (an approved batch): tell htmx to stop polling.
+        response = HttpResponseStopPolling()
+    else:
+        body = render_to_string(f"{template}#live", {**context, "oob": True}, request=request)
+        # A form's CSRF token is masked afresh on every render; leave it out of the
+        # version or a page with buttons would never look unchanged.
+        version = hashlib.blake2b(CSRF_INPUT.sub("", body).encode(), digest_size=8).hexdigest()
+        if request.GET.get("v") == version:
+            response = HttpResponse(status=204)
+        else:
+            poller = render_to_string(
+                "includes/poller.html",
+                {"version": version, "oob": True, "poll_seconds": POLL_SECONDS},
+                request=request,
+            )
+            response = HttpResponse(body + poller)
+    patch_vary_headers(response, ["HX-Request"])
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+# -- pages -----------------------------------------------------------------------
+
+
+def _home_context(request: HttpRequest, **extra) -> dict:
+    plans = Plan.objects.annotate(batch_count=Count("batches")).order_by("title")
+    return {"plans": plans, "can": review.permissions_for(request.user), **extra}
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "batches/home.html", {"plans": Plan.objects.all()})
+    _require(request, "view")
+    return render(request, "batches/home.html", _home_context(request))
+
+
+@require_POST
+def plan_import_upload(request: HttpRequest) -> HttpResponse:
+    """Import (or re-import) a plan from an uploaded markdown file; on error nothing is written."""
+    _require(request, "import_plan")
+    upload = request.FILES.get("file")
+    error = ""
+    if upload is None:
+        error = "Choose the plan's markdown file to import."
+    elif upload.size > PLAN_MAX_BYTES:
+        error = f"The file is {upload.size / 1_048_576:.1f} MB; a plan may be at most 1 MB."
+    else:
+        try:
+            summary = plan_import(source=upload.read(), slug=plan_slug_for(upload.name), source_name=upload.name)
+        except PlanImportError as exc:
+            error = f"{upload.name} was not imported: {exc}"
+    if error:
+        template = "batches/home.html#import-form" if request.htmx else "batches/home.html"
+        return render(request, template, _home_context(request, import_error=error), status=UNPROCESSABLE)
+    verb = "Imported" if summary.created else "Re-imported"
+    messages.success(
+        request, f"{verb} “{summary.plan.title}”: {summary.batches} batches, {summary.prs} PRs, {summary.gates} gates."
+    )
+    url = summary.plan.get_absolute_url()
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_GET
 def plan_overview(request: HttpRequest, slug: str) -> HttpResponse:
-    plan = get_object_or_404(Plan, slug=slug)
-    batches = plan.batches.prefetch_related("gates", "prs")
-    return render(request, "batches/plan.html", {"plan": plan, "batches": batches})
+    plan = _plan_for(request, slug)
+    context = {"plan": plan, "summaries": review.plan_summaries(plan, request.user)}
+    return live_response(request, "batches/plan.html", context)
+
+
+def _review_context(request: HttpRequest, batch: Batch, **extra) -> dict:
+    return {
+        "plan": batch.plan,
+        "batch": batch,
+        "review": review.review_for(batch, request.user),
+        "can": review.permissions_for(request.user),
+        **extra,
+    }
 
 
 @require_GET
 def batch_review(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    batch = get_object_or_404(
-        Batch.objects.select_related("plan").prefetch_related(
-            "prs", Prefetch("gates", queryset=Gate.objects.prefetch_related("prs", "items"))
-        ),
-        plan__slug=slug,
-        number=number,
+    batch = _batch_for(request, slug, number)
+    return live_response(request, "batches/batch.html", _review_context(request, batch))
+
+
+@require_GET
+def batch_present(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Presenting mode: the verdict and the gates, large, for the projector in the review."""
+    batch = _batch_for(request, slug, number)
+    return live_response(
+        request, "batches/present.html", _review_context(request, batch), stop=batch.state == BatchState.APPROVED
     )
-    return render(request, "batches/batch.html", {"plan": batch.plan, "batch": batch})
+
+
+# -- release manager actions ----------------------------------------------------
+
+TRANSITIONS = {"start": "start", "ready": "mark_ready", "approve": "approve"}
+DONE = {"start": "started", "ready": "marked ready for review", "approve": "approved"}
+
+
+@require_POST
+def batch_transition(request: HttpRequest, slug: str, number: int, move: str) -> HttpResponse:
+    """Start, mark ready or approve a batch; a refusal shows the governance rule's sentence."""
+    batch = _batch_for(request, slug, number, "change_batch_state")
+    error = ""
+    try:
+        getattr(batch, TRANSITIONS[move])(by=request.user)
+    except GovernanceError as exc:
+        error = str(exc)
+    if request.htmx:
+        batch = get_object_or_404(review.review_batches(), pk=batch.pk)
+        context = _review_context(request, batch, lifecycle_error=error)
+        return render(request, "batches/batch.html#lifecycle", context, status=UNPROCESSABLE if error else 200)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Batch {batch.number} {DONE[move]}.")
+    return _back(request, batch.get_absolute_url())
+
+
+@require_POST
+def pr_link(request: HttpRequest, slug: str, number: int, pr_number: int) -> HttpResponse:
+    """Link a planned PR to a GitHub pull request by its pasted URL."""
+    _require(request, "link_pr")
+    pr = get_object_or_404(
+        PlannedPR.objects.select_related("batch__plan"), batch__plan__slug=slug, batch__number=number, number=pr_number
+    )
+    error = ""
+    url = request.POST.get("url", "")
+    try:
+        planned_pr_link(pr=pr, url=url)
+    except PullRequestLinkError as exc:
+        error = str(exc)
+        pr.refresh_from_db()
+    if request.htmx:
+        pr.link_error, pr.link_value = error, url if error else ""
+        context = {"pr": pr, "plan": pr.batch.plan, "batch": pr.batch, "can": review.permissions_for(request.user)}
+        return render(request, "batches/batch.html#pr", context, status=UNPROCESSABLE if error else 200)
+    if error:
+        messages.error(request, f"PR #{pr.number}: {error}")
+    else:
+        messages.success(request, f"PR #{pr.number} is linked to {pr.github_repository}#{pr.github_number}.")
+    return redirect(f"{pr.batch.get_absolute_url()}#pr-{pr.number}")
+
+
+# -- health ------------------------------------------------------------------------
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for signed-in callers: the app answers and its database does.
+
+    It stays behind login: the benchmark compares the review page with it, and
+    it says nothing a stranger needs.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+# -- gate waivers (from the gates branch) --------------------------------------------
 
 
 def _get_gate_for(request: HttpRequest, pk: int, action: str) -> Gate:

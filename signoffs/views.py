@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest
-from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from signoffs.models import Evidence
+from batches.review import item_decorate, permissions_for, review_items
+from signoffs.evidence import EvidenceRejected, evidence_add
+from signoffs.models import ChecklistItem, Evidence
 from signoffs.roles import denial_reason, user_can
+from signoffs.services import SignOffError, signoff_record
 
 
 @require_GET
@@ -30,3 +34,65 @@ def evidence_file(request: HttpRequest, pk: int) -> FileResponse:
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+# -- checklist actions (the review page's item rows) ---------------------------------
+
+# A refused form is a 422, which base.html tells htmx to swap like a 200.
+UNPROCESSABLE = 422
+
+
+def _item_for(request: HttpRequest, pk: int, action: str) -> ChecklistItem:
+    """The item with its history and evidence, after checking the viewer may ``action``."""
+    if not user_can(request.user, action):
+        raise PermissionDenied(denial_reason(action))
+    return get_object_or_404(ChecklistItem.objects.select_related("gate__batch__plan"), pk=pk)
+
+
+def _item_response(request: HttpRequest, item: ChecklistItem, *, error: str = "", note: str = "") -> HttpResponse:
+    """htmx: the item's row, re-read so it shows who did what; otherwise back to the page."""
+    batch = item.gate.batch
+    if request.htmx:
+        fresh = review_items().select_related("gate__batch__plan").get(pk=item.pk)
+        context = {
+            "item": item_decorate(fresh, error=error, note=note),
+            "gate": fresh.gate,
+            "batch": batch,
+            "plan": batch.plan,
+            "can": permissions_for(request.user),
+        }
+        return render(request, "batches/batch.html#item", context, status=UNPROCESSABLE if error else 200)
+    if error:
+        messages.error(request, f"“{item.text}”: {error}")
+    return redirect(f"{batch.get_absolute_url()}#item-{item.pk}")
+
+
+@require_POST
+def item_signoff(request: HttpRequest, pk: int) -> HttpResponse:
+    """Tick, untick or annotate a checklist item; every press appends one event to its history."""
+    item = _item_for(request, pk, "tick")
+    action = request.POST.get("action", "")
+    note = request.POST.get("note", "")
+    try:
+        event = signoff_record(item=item, user=request.user, action=action, note=note)
+    except SignOffError as exc:
+        return _item_response(request, item, error=str(exc), note=note)
+    if not request.htmx:
+        messages.success(request, f"{event.get_action_display()} “{item.text}”.")
+    return _item_response(request, item)
+
+
+@require_POST
+def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a screenshot to a checklist item; what is acceptable is evidence_add's decision."""
+    item = _item_for(request, pk, "upload_evidence")
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _item_response(request, item, error="Choose a screenshot to upload.")
+    try:
+        evidence = evidence_add(item=item, upload=upload, by=request.user)
+    except EvidenceRejected as exc:
+        return _item_response(request, item, error=str(exc))
+    if not request.htmx:
+        messages.success(request, f"Stored {evidence.original_name} as evidence for “{item.text}”.")
+    return _item_response(request, item)

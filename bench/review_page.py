@@ -1,0 +1,225 @@
+"""Benchmark: the batch review page against a trivial view, served by gunicorn on PostgreSQL.
+
+Usage: .venv/bin/python bench/review_page.py [--requests 300] [--concurrency 4] [--seconds 60]
+
+Creates (if missing) and migrates the DATABASE_URL database (default
+postgres://postgres@127.0.0.1:5432/gatehouse_bench), imports a generated plan of
+50 batches × 3 PRs with 1,000 sign-offs, starts gunicorn on a free loopback
+port with DEBUG off, signs in one release manager (session cookie) and requests
+the review page of the batch in progress and /healthz/ alternately from a few
+client threads. Prints p50/p95 latency, requests/s and the review/trivial ratio.
+Bounded in count (--requests per URL) and time (--seconds); loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/gatehouse_bench"
+TARGET_RATIO = 3.0
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_plan():
+    """The 50-batch plan, batch 25 in progress, 1,000 sign-offs; returns (plan, user)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from batches.models import BatchState, Gate, GateState
+    from batches.services import plan_import
+    from signoffs.models import ChecklistItem, SignOff
+
+    spec = importlib.util.spec_from_file_location("bench_import_plan", ROOT / "bench" / "import_plan.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    plan = plan_import(source=generator.generated_plan(50), slug="bench-review", source_name="bench").plan
+    user, _ = get_user_model().objects.get_or_create(username="bench-release-manager")
+    user.groups.add(Group.objects.get(name="release_manager"))
+    plan.batches.filter(number__lt=25).update(state=BatchState.APPROVED)
+    plan.batches.filter(number=25).update(state=BatchState.IN_PROGRESS)
+    Gate.objects.filter(batch__plan=plan, batch__number__lt=25).update(state=GateState.PASSING)
+    items = list(ChecklistItem.objects.filter(gate__batch__plan=plan).order_by("pk"))
+    SignOff.objects.filter(item__in=items).delete()
+    events, sequences = [], {}
+    for n in range(1000):
+        item = items[n % len(items)]
+        sequence = sequences[item.pk] = sequences.get(item.pk, 0) + 1
+        action = SignOff.Action.TICK if sequence % 2 else SignOff.Action.UNTICK
+        events.append(SignOff(item=item, sequence=sequence, action=action, user=user, note=f"bench {n}"))
+    SignOff.objects.bulk_create(events)
+    return plan, user
+
+
+def session_cookie(user) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def wait_until_up(base: str, deadline: float) -> None:
+    import httpx
+
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base + "/login/", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start in time")
+
+
+def measure(base: str, cookie: str, urls: dict[str, str], per_url: int, concurrency: int, seconds: float):
+    """Each thread alternates between the URLs, so both see the same server conditions."""
+    import httpx
+
+    timings: dict[str, list[float]] = {name: [] for name in urls}
+    lock = threading.Lock()
+    budget = {name: per_url for name in urls}
+    stop_at = time.monotonic() + seconds
+
+    def worker():
+        with httpx.Client(base_url=base, cookies={"sessionid": cookie}, timeout=10) as client:
+            while time.monotonic() < stop_at:
+                progressed = False
+                for name, url in urls.items():
+                    with lock:
+                        if budget[name] <= 0:
+                            continue
+                        budget[name] -= 1
+                    start = time.perf_counter()
+                    response = client.get(url)
+                    elapsed = time.perf_counter() - start
+                    if response.status_code != 200:
+                        raise SystemExit(f"{url} answered {response.status_code}")
+                    with lock:
+                        timings[name].append(elapsed)
+                    progressed = True
+                if not progressed:
+                    return
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return timings, wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300, help="requests per URL (after warm-up)")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--seconds", type=float, default=60, help="stop measuring after this long")
+    args = parser.parse_args()
+
+    var = tempfile.mkdtemp(prefix="gatehouse-bench-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DB),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "GATEHOUSE_VAR_DIR": var,
+        "DATABASE_CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    env.pop("REDIS_URL", None)  # the pages do not need the cache or broker
+    ensure_database(env["DATABASE_URL"])
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)
+    plan, user = load_plan()
+    cookie = session_cookie(user)
+    review_url = f"/plans/{plan.slug}/batches/25/"
+    urls = {"review page": review_url, "trivial view": "/healthz/"}
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(args.workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_up(base, time.monotonic() + 20)
+        measure(base, cookie, urls, per_url=10 * args.workers, concurrency=args.concurrency, seconds=20)  # warm-up
+        timings, wall = measure(base, cookie, urls, args.requests, args.concurrency, args.seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"database: PostgreSQL ({urlparse(env['DATABASE_URL']).path.lstrip('/')}), gunicorn -w {args.workers}, ")
+    print(f"{args.concurrency} client threads alternating URLs, plan of 50 batches × 3 PRs, 1,000 sign-offs")
+    print(f"{'':14s} {'requests':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'req/s':>8s}")
+    stats = {}
+    for name, values in timings.items():
+        values.sort()
+        p50 = statistics.median(values) * 1000
+        p95 = values[min(len(values) - 1, int(0.95 * len(values)))] * 1000
+        # Each URL had about half the wall time: its share of the server's work.
+        busy = sum(values) / args.concurrency
+        rate = len(values) / busy if busy else 0.0
+        stats[name] = (p50, p95, rate)
+        print(f"{name:14s} {len(values):8d} {p50:8.2f} {p95:8.2f} {rate:8.1f}")
+    print(f"wall time {wall:.1f} s, {sum(len(v) for v in timings.values()) / wall:.1f} req/s combined")
+    ratio = stats["review page"][0] / stats["trivial view"][0]
+    print(f"review page / trivial view (p50): {ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
+    print(f"review page / trivial view (p95): {stats['review page'][1] / stats['trivial view'][1]:.2f}×")
+    print(f"trivial view / review page (req/s): {stats['trivial view'][2] / stats['review page'][2]:.2f}×")
+    if ratio > TARGET_RATIO:
+        print("OVER TARGET")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,470 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from batches.models import BatchState, Gate, GateKind, GateState, Plan, PlannedPR
+from tests.conftest import SAMPLE_PLAN
+from tests.factories import BatchFactory, GateFactory, PlanFactory
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+SLUG = "batch-plan-2025-10"
+
+
+def client_for(user=None, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def page_urls():
+    return {
+        "home": reverse("batches:home"),
+        "plan": reverse("batches:plan", kwargs={"slug": SLUG}),
+        "batch": reverse("batches:batch", kwargs={"slug": SLUG, "number": 1}),
+        "present": reverse("batches:present", kwargs={"slug": SLUG, "number": 1}),
+        "healthz": reverse("batches:healthz"),
+    }
+
+
+def move_url(move: str, number: int = 1) -> str:
+    return reverse(f"batches:batch-{move}", kwargs={"slug": SLUG, "number": number})
+
+
+def link_url(pr_number: int = 1, number: int = 1) -> str:
+    return reverse("batches:pr-link", kwargs={"slug": SLUG, "number": number, "pr_number": pr_number})
+
+
+# -- pages: who may see them -------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["home", "plan", "batch", "present"])
+@pytest.mark.parametrize("persona", ["stakeholder", "engineer", "ops", "release_manager"])
+def test_every_role_sees_every_page(request, sample_plan, page, persona):
+    response = client_for(request.getfixturevalue(persona)).get(page_urls()[page])
+    assert response.status_code == 200
+    assert b"<html" in response.content
+    assert sample_plan.title.encode() in response.content or page in ("batch", "present")
+
+
+@pytest.mark.parametrize("page", ["home", "plan", "batch", "present"])
+def test_user_without_a_role_gets_a_403_that_says_why(sample_plan, outsider, page):
+    response = client_for(outsider).get(page_urls()[page])
+    assert response.status_code == 403
+    assert "Only " in response.content.decode()
+    assert "can see plans." in response.content.decode()
+    assert sample_plan.title not in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["home", "plan", "batch", "present", "healthz"])
+def test_anonymous_is_sent_to_login(sample_plan, page):
+    url = page_urls()[page]
+    response = client_for().get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+@pytest.mark.parametrize("page", ["home", "plan", "batch", "present", "healthz"])
+def test_pages_refuse_post(sample_plan, stakeholder, page):
+    assert client_for(stakeholder).post(page_urls()[page]).status_code == 405
+
+
+def test_unknown_plan_and_batch_are_404(sample_plan, stakeholder):
+    client = client_for(stakeholder)
+    assert client.get(reverse("batches:plan", kwargs={"slug": "nope"})).status_code == 404
+    assert client.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 99})).status_code == 404
+
+
+def test_healthz_answers_ok_for_signed_in_users(stakeholder):
+    response = client_for(stakeholder).get(reverse("batches:healthz"))
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+
+
+# -- page content --------------------------------------------------------------------
+
+
+def test_overview_lists_batches_in_order_with_state_tally_blockers_and_next_action(sample_plan, release_manager):
+    batch1 = sample_plan.batches.get(number=1)
+    batch1.start(by=release_manager)
+    batch1.gates.filter(kind=GateKind.AI_REVIEW).update(state=GateState.FAILING)
+    html = client_for(release_manager).get(page_urls()["plan"]).content.decode()
+    positions = [html.index(f'id="batch-{n}"') for n in (1, 2, 3, 4)]
+    assert positions == sorted(positions)
+    assert "In progress" in html
+    assert "1 failing" in html
+    assert "Waiting for Batch 1: 1 CI gate not passing." in html
+    assert "Batch 2 has not started yet." in html  # Batch 3's blocker
+    assert "Chase the outstanding gates." in html
+
+
+def test_overview_offers_a_start_button_only_to_release_managers(sample_plan, release_manager, engineer):
+    start = move_url("start", 1)
+    assert start in client_for(release_manager).get(page_urls()["plan"]).content.decode()
+    assert start not in client_for(engineer).get(page_urls()["plan"]).content.decode()
+
+
+def test_overview_tells_an_engineer_to_tick(sample_plan, release_manager, engineer):
+    sample_plan.batches.get(number=1).start(by=release_manager)
+    html = client_for(engineer).get(page_urls()["plan"]).content.decode()
+    assert "Tick the manual checklist items you have verified." in html
+
+
+def test_review_page_shows_goals_tasks_prs_gates_checklist_and_placeholder(sample_plan, stakeholder):
+    batch = sample_plan.batches.get(number=1)
+    gate = batch.gates.get(kind=GateKind.CI)
+    gate.record_result(
+        state=GateState.FAILING,
+        detail="2 tests failed",
+        detail_url="https://ci.example/run/7",
+        source="check run pytest",
+    )
+    PlannedPR.objects.filter(batch=batch, number=1).update(
+        github_repository="acme/shop", github_number=42, github_url="https://github.com/acme/shop/pull/42"
+    )
+    html = client_for(stakeholder).get(page_urls()["batch"]).content.decode()
+    assert batch.goals[0] in html
+    assert batch.key_tasks[0]["text"] in html
+    assert 'href="https://github.com/acme/shop/pull/42"' in html
+    assert "Not linked to GitHub" in html  # PR #2
+    assert "2 tests failed" in html
+    assert 'href="https://ci.example/run/7"' in html
+    assert "check run pytest" in html
+    assert "PRs #1, #2" in html  # the AI review gate names both PRs
+    assert "Options expiration dropdown populates" in html
+    assert "Stakeholder review" in html
+    # A stakeholder sees no controls.
+    assert "Tick</button>" not in html
+    assert "Upload screenshot" not in html
+    assert "Start batch" not in html
+
+
+def test_presenting_mode_shows_the_verdict(sample_plan, release_manager):
+    batch = sample_plan.batches.get(number=1)
+    batch.start(by=release_manager)
+    html = client_for(release_manager).get(page_urls()["present"]).content.decode()
+    assert 'class="presenting"' in html
+    assert "Not ready" in html
+    assert f"of {batch.gates.count()} gates outstanding" in html
+
+
+# -- live polling -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["plan", "batch", "present"])
+def test_htmx_poll_returns_only_status_regions_then_204_until_something_changes(sample_plan, stakeholder, page):
+    client = client_for(stakeholder)
+    url = page_urls()[page]
+    full = client.get(url)
+    assert "HX-Request" in full["Vary"]
+    first = client.get(url, **HTMX)
+    body = first.content.decode()
+    assert first.status_code == 200
+    assert "HX-Request" in first["Vary"]
+    assert "<html" not in body
+    assert 'hx-swap-oob="true"' in body
+    # Nothing anyone is typing is ever replaced, and no per-render token makes it look changed.
+    assert "<textarea" not in body
+    assert "<input" not in body
+    assert "csrfmiddlewaretoken" not in body
+    version = body.split('"v": "')[1].split('"')[0]
+    assert client.get(url, {"v": version}, **HTMX).status_code == 204
+    Gate.objects.filter(batch__plan=sample_plan, batch__number=1, kind=GateKind.CI).update(state=GateState.PASSING)
+    changed = client.get(url, {"v": version}, **HTMX)
+    assert changed.status_code == 200
+    assert "1 passing" in changed.content.decode()
+
+
+def test_overview_poll_with_release_manager_buttons_is_204_when_unchanged(sample_plan, release_manager):
+    client = client_for(release_manager)
+    url = page_urls()["plan"]
+    body = client.get(url, **HTMX).content.decode()
+    assert "csrfmiddlewaretoken" in body  # the Start button's form
+    version = body.split('"v": "')[1].split('"')[0]
+    assert client.get(url, {"v": version}, **HTMX).status_code == 204
+
+
+def test_presenting_mode_stops_polling_once_approved(sample_plan, release_manager):
+    batch = sample_plan.batches.get(number=1)
+    batch.state = BatchState.APPROVED
+    batch.save()
+    assert client_for(release_manager).get(page_urls()["present"], **HTMX).status_code == 286
+
+
+# -- query counts do not grow with the plan ----------------------------------------------
+
+
+def _count(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_overview_query_count_is_constant(small_plan, big_plan, release_manager, django_assert_max_num_queries):
+    client = client_for(release_manager)
+    small = _count(client, reverse("batches:plan", kwargs={"slug": small_plan.slug}))
+    big_url = reverse("batches:plan", kwargs={"slug": big_plan.slug})
+    with django_assert_max_num_queries(small):
+        response = client.get(big_url)
+    assert response.content.decode().count('class="card batch-card"') == 50
+    assert small == _count(client, big_url) <= 10
+
+
+@pytest.mark.parametrize("state", [BatchState.IN_PROGRESS, BatchState.PLANNED, BatchState.APPROVED])
+def test_review_page_query_count_is_constant(small_plan, big_plan, engineer, django_assert_max_num_queries, state):
+    client = client_for(engineer)
+    small_batch = small_plan.batches.filter(state=state).last()
+    big_batch = big_plan.batches.filter(state=state).last()
+    small = _count(client, small_batch.get_absolute_url())
+    with django_assert_max_num_queries(small):
+        response = client.get(big_batch.get_absolute_url())
+    html = response.content.decode()
+    assert html.count('class="row gate ') == 8
+    assert "Sign-off history" in html or state == BatchState.PLANNED
+    assert small == _count(client, big_batch.get_absolute_url()) <= 14
+    # The poll costs the same.
+    assert _count(client, small_batch.get_absolute_url() + "?v=x") == small
+
+
+# -- release managers move batches ---------------------------------------------------------
+
+
+def test_release_manager_starts_a_batch(sample_plan, release_manager):
+    response = client_for(release_manager).post(move_url("start"), follow=True)
+    batch = sample_plan.batches.get(number=1)
+    assert batch.state == BatchState.IN_PROGRESS
+    assert batch.started_by == release_manager
+    assert response.redirect_chain[-1][0] == batch.get_absolute_url()
+    assert "Batch 1 started." in response.content.decode()
+
+
+def test_start_from_the_overview_returns_to_the_overview(sample_plan, release_manager):
+    overview = page_urls()["plan"]
+    response = client_for(release_manager).post(move_url("start"), {"next": overview})
+    assert response["Location"] == overview
+    response = client_for(release_manager).post(move_url("start", 2), {"next": "https://evil.example/"})
+    assert response["Location"] == sample_plan.batches.get(number=2).get_absolute_url()
+
+
+def test_refused_start_shows_the_governance_reason_and_changes_nothing(sample_plan, release_manager):
+    response = client_for(release_manager).post(move_url("start", 2), follow=True)
+    assert "Batch 2 cannot start. Batch 1 has not started yet." in response.content.decode()
+    assert sample_plan.batches.get(number=2).state == BatchState.PLANNED
+
+
+def test_htmx_move_returns_the_lifecycle_partial(sample_plan, release_manager):
+    client = client_for(release_manager)
+    ok = client.post(move_url("start"), **HTMX)
+    assert ok.status_code == 200
+    assert ok.content.decode().lstrip().startswith('<section id="lifecycle"')
+    assert "In progress" in ok.content.decode()
+    refused = client.post(move_url("ready"), **HTMX)
+    assert refused.status_code == 422
+    assert "Batch 1 is not ready." in refused.content.decode()
+    assert sample_plan.batches.get(number=1).state == BatchState.IN_PROGRESS
+
+
+def test_mark_ready_and_approve(sample_plan, release_manager):
+    client = client_for(release_manager)
+    client.post(move_url("start"))
+    Gate.objects.filter(batch__number=1, batch__plan=sample_plan).update(state=GateState.PASSING)
+    client.post(move_url("ready"))
+    assert sample_plan.batches.get(number=1).state == BatchState.READY_FOR_REVIEW
+    client.post(move_url("approve"))
+    batch = sample_plan.batches.get(number=1)
+    assert batch.state == BatchState.APPROVED
+    assert batch.approved_by == release_manager
+
+
+@pytest.mark.parametrize("move", ["start", "ready", "approve"])
+@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
+def test_only_release_managers_move_batches(request, sample_plan, move, persona):
+    response = client_for(request.getfixturevalue(persona)).post(move_url(move))
+    assert response.status_code == 403
+    assert "Only release managers can start, close or approve batches." in response.content.decode()
+    assert sample_plan.batches.get(number=1).state == BatchState.PLANNED
+
+
+@pytest.mark.parametrize("move", ["start", "ready", "approve"])
+def test_moves_need_login_post_and_csrf(sample_plan, release_manager, move):
+    url = move_url(move)
+    assert client_for().post(url)["Location"].startswith(reverse("login"))
+    assert client_for(release_manager).get(url).status_code == 405
+    assert client_for(release_manager, csrf=True).post(url).status_code == 403
+    assert sample_plan.batches.get(number=1).state == BatchState.PLANNED
+
+
+# -- linking planned PRs -------------------------------------------------------------------
+
+
+def test_release_manager_links_a_pr_by_url(sample_plan, release_manager):
+    pr = PlannedPR.objects.get(batch__plan=sample_plan, number=1)
+    pr.head_sha = "a" * 40
+    pr.save()
+    response = client_for(release_manager).post(link_url(), {"url": " https://github.com/acme/shop/pull/42/files "})
+    assert response.status_code == 302
+    pr.refresh_from_db()
+    assert (pr.github_repository, pr.github_number) == ("acme/shop", 42)
+    assert pr.github_url == "https://github.com/acme/shop/pull/42"
+    assert pr.head_sha == ""  # belonged to the previous link
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "Paste the pull request"),
+        ("github.com/acme/shop/pull/1", "is not a pull request URL"),
+        ("https://github.com/acme/shop/issues/1", "is not a pull request URL"),
+        ("https://github.com/acme/shop/pull/0", "is not a pull request URL"),
+        ("http://github.com/acme/shop/pull/1", "is not a pull request URL"),
+        ("https://evil.example/acme/shop/pull/1", "this Gatehouse reads pull requests from github.com"),
+        ("https://github.com/other/repo/pull/1", "This plan's pull requests live in acme/shop"),
+    ],
+)
+def test_bad_pr_urls_are_refused_with_a_reason(sample_plan, release_manager, url, message):
+    Plan.objects.filter(pk=sample_plan.pk).update(github_repository="acme/shop")
+    client = client_for(release_manager)
+    page = client.post(link_url(), {"url": url}, follow=True).content.decode()
+    assert message in page.replace("&#x27;", "'")
+    partial = client.post(link_url(), {"url": url}, **HTMX)
+    assert partial.status_code == 422
+    assert message in partial.content.decode().replace("&#x27;", "'")
+    assert 'id="pr-1"' in partial.content.decode()
+    pr = PlannedPR.objects.get(batch__plan=sample_plan, number=1)
+    assert (pr.github_repository, pr.github_number, pr.github_url) == ("", None, "")
+
+
+def test_htmx_link_returns_the_pr_row(sample_plan, release_manager):
+    response = client_for(release_manager).post(link_url(), {"url": "https://github.com/acme/shop/pull/7"}, **HTMX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<li class="row pr" id="pr-1"')
+    assert 'href="https://github.com/acme/shop/pull/7"' in html
+
+
+def test_github_enterprise_host_comes_from_the_api_url(sample_plan, release_manager, settings):
+    settings.GITHUB_API_URL = "https://ghe.acme.test/api/v3"
+    client_for(release_manager).post(link_url(), {"url": "https://ghe.acme.test/acme/shop/pull/9"})
+    assert PlannedPR.objects.get(batch__plan=sample_plan, number=1).github_number == 9
+
+
+@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
+def test_only_release_managers_link_prs(request, sample_plan, persona):
+    response = client_for(request.getfixturevalue(persona)).post(link_url(), {"url": "https://github.com/a/b/pull/1"})
+    assert response.status_code == 403
+    assert "Only release managers can link pull requests." in response.content.decode()
+    assert PlannedPR.objects.get(batch__plan=sample_plan, number=1).github_number is None
+
+
+def test_link_needs_login_post_and_csrf(sample_plan, release_manager):
+    data = {"url": "https://github.com/a/b/pull/1"}
+    assert client_for().post(link_url(), data)["Location"].startswith(reverse("login"))
+    assert client_for(release_manager).get(link_url()).status_code == 405
+    assert client_for(release_manager, csrf=True).post(link_url(), data).status_code == 403
+    assert client_for(release_manager).post(link_url(pr_number=99), data).status_code == 404
+    assert PlannedPR.objects.get(batch__plan=sample_plan, number=1).github_number is None
+
+
+# -- importing a plan ------------------------------------------------------------------------
+
+IMPORT = "/import/"
+
+
+def plan_file(content: bytes, name: str = "batch-plan-2025-10.md"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, content_type="text/markdown")
+
+
+def test_home_shows_the_import_form_to_release_managers_only(db, release_manager, engineer):
+    assert reverse("batches:plan-import") == IMPORT
+    assert "Import plan" in client_for(release_manager).get("/").content.decode()
+    assert "Import plan" not in client_for(engineer).get("/").content.decode()
+
+
+def test_release_manager_imports_a_plan(db, release_manager):
+    response = client_for(release_manager).post(IMPORT, {"file": plan_file(SAMPLE_PLAN.read_bytes())}, follow=True)
+    plan = Plan.objects.get(slug=SLUG)
+    assert response.redirect_chain[-1][0] == plan.get_absolute_url()
+    assert "Imported “Strategic Batch Delivery Plan" in response.content.decode()
+    assert plan.batches.count() == 4
+
+
+def test_htmx_import_redirects_the_browser(db, release_manager):
+    response = client_for(release_manager).post(IMPORT, {"file": plan_file(SAMPLE_PLAN.read_bytes())}, **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("batches:plan", kwargs={"slug": SLUG})
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_broken_plan_shows_the_import_error_and_writes_nothing(db, release_manager, htmx):
+    broken = b"# A plan\n\n## Batch 1 - No target here\n- **Goals**\n  - x\n"
+    response = client_for(release_manager).post(
+        IMPORT, {"file": plan_file(broken, "broken.md")}, **(HTMX if htmx else {})
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "broken.md was not imported:" in html
+    assert ("<html" in html) is not htmx
+    assert not Plan.objects.exists()
+
+
+def test_import_without_a_file_says_so(db, release_manager):
+    response = client_for(release_manager).post(IMPORT)
+    assert response.status_code == 422
+    assert "Choose the plan’s markdown file to import." in response.content.decode().replace("&#x27;", "’")
+
+
+@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
+def test_only_release_managers_import(request, db, persona):
+    response = client_for(request.getfixturevalue(persona)).post(IMPORT, {"file": plan_file(SAMPLE_PLAN.read_bytes())})
+    assert response.status_code == 403
+    assert "Only release managers can import plans." in response.content.decode()
+    assert not Plan.objects.exists()
+
+
+def test_import_needs_login_post_and_csrf(db, release_manager):
+    data = {"file": plan_file(SAMPLE_PLAN.read_bytes())}
+    assert client_for().post(IMPORT, data)["Location"].startswith(reverse("login"))
+    assert client_for(release_manager).get(IMPORT).status_code == 405
+    assert client_for(release_manager, csrf=True).post(IMPORT, {"file": plan_file(b"x")}).status_code == 403
+    assert not Plan.objects.exists()
+
+
+# -- small units ------------------------------------------------------------------------------
+
+
+def test_waived_gate_counts_as_passing_in_the_tally(db):
+    from django.utils import timezone
+
+    from batches.review import gate_tally
+
+    batch = BatchFactory(plan=PlanFactory())
+    GateFactory(batch=batch, state=GateState.FAILING, waived_at=timezone.now(), waiver_reason="known flake")
+    GateFactory(batch=batch, state=GateState.REVIEWER_UNAVAILABLE)
+    GateFactory(batch=batch, state=GateState.NEEDS_CONFIG)
+    tally = gate_tally(batch.gates.all())
+    assert (tally.passing, tally.failing, tally.stale, tally.pending) == (1, 1, 0, 1)
+
+
+def test_release_manager_can_waive_a_gate_that_cannot_report(sample_plan, release_manager, stakeholder):
+    gate = Gate.objects.get(batch__plan=sample_plan, batch__number=1, kind=GateKind.DEPLOY)  # needs configuration
+    waive = reverse("batches:gate-waive", kwargs={"pk": gate.pk})
+    assert waive not in client_for(stakeholder).get(page_urls()["batch"]).content.decode()
+    page = client_for(release_manager).get(page_urls()["batch"]).content.decode()
+    assert f'action="{waive}"' in page
+    # The failing CI gate is not offered: it is a finding to fix.
+    ci = Gate.objects.get(batch__plan=sample_plan, batch__number=1, kind=GateKind.CI)
+    ci.record_result(state=GateState.FAILING)
+    page = client_for(release_manager).get(page_urls()["batch"]).content.decode()
+    assert reverse("batches:gate-waive", kwargs={"pk": ci.pk}) not in page
+    response = client_for(release_manager).post(waive, {"reason": "Render API key not issued yet"}, follow=True)
+    html = " ".join(response.content.decode().split())
+    assert "<dt>Waived</dt><dd>by rita on" in html
+    assert "UTC: Render API key not issued yet" in html
+    gate.refresh_from_db()
+    assert gate.waiver_reason == "Render API key not issued yet"
