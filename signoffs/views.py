@@ -11,6 +11,7 @@ from signoffs.evidence import EvidenceRejected, evidence_add
 from signoffs.models import ChecklistItem, Evidence
 from signoffs.roles import denial_reason, user_can
 from signoffs.services import SignOffError, signoff_record
+from signoffs.uploadhandlers import evidence_upload_from, evidence_upload_view
 
 
 @require_GET
@@ -82,15 +83,13 @@ def item_signoff(request: HttpRequest, pk: int) -> HttpResponse:
     return _item_response(request, item)
 
 
+@evidence_upload_view  # the streaming size limit must be installed before the body is parsed
 @require_POST
 def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Attach a screenshot to a checklist item; what is acceptable is evidence_add's decision."""
     item = _item_for(request, pk, "upload_evidence")
-    upload = request.FILES.get("file")
-    if upload is None:
-        return _item_response(request, item, error="Choose a screenshot to upload.")
     try:
-        evidence = evidence_add(item=item, upload=upload, by=request.user)
+        evidence = evidence_add(item=item, upload=evidence_upload_from(request), by=request.user)
     except EvidenceRejected as exc:
         return _item_response(request, item, error=str(exc))
     if not request.htmx:

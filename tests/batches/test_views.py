@@ -137,6 +137,8 @@ def test_review_page_shows_goals_tasks_prs_gates_checklist_and_placeholder(sampl
     assert "PRs #1, #2" in html  # the AI review gate names both PRs
     assert "Options expiration dropdown populates" in html
     assert "Stakeholder review" in html
+    assert f'href="/plans/{sample_plan.slug}/batches/1/audit.md"' in html
+    assert f'href="/plans/{sample_plan.slug}/batches/1/audit.csv"' in html
     # A stakeholder sees no controls.
     assert "Tick</button>" not in html
     assert "Upload screenshot" not in html

@@ -6,6 +6,7 @@ import pytest
 from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client, RequestFactory
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import reverse
 
 from signoffs.evidence import EvidenceRejected
 from signoffs.models import Evidence
@@ -18,6 +19,10 @@ from tests.factories import PASSWORD
 from tests.signoffs.conftest import image_bytes, stored_files, upload
 
 LIMIT = 256 * 1024
+
+
+def _upload_url(item) -> str:
+    return reverse("signoffs:evidence-upload", args=[item.pk])
 
 
 class CountingStream(io.BytesIO):
@@ -110,50 +115,46 @@ def test_missing_file_has_a_message():
         evidence_upload_from(request)
 
 
-@pytest.mark.urls("tests.signoffs.upload_urls")
 def test_client_oversize_multipart_post_is_refused_without_storing(client, ops, item, settings):
     settings.EVIDENCE_MAX_BYTES = LIMIT
     client.force_login(ops)
     oversize = image_bytes("PNG", size=(700, 700), compress_level=0)  # ~1.4 MB, a real image
     assert len(oversize) > 4 * LIMIT
-    response = client.post(f"/test-upload/{item.pk}/", {"file": upload(oversize)})
-    assert response.status_code == 400
-    assert response.content.decode() == (
+    response = client.post(_upload_url(item), {"file": upload(oversize)}, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert (
         "The file is larger than 256.0\xa0KB, the most evidence may be; upload a smaller screenshot."
+        in response.content.decode()
     )
     assert not Evidence.objects.exists()
     assert stored_files() == []
 
 
-@pytest.mark.urls("tests.signoffs.upload_urls")
 def test_client_upload_within_the_limit_is_stored(client, ops, item):
     client.force_login(ops)
-    response = client.post(f"/test-upload/{item.pk}/", {"file": upload(image_bytes("PNG"))})
-    assert response.status_code == 201
+    response = client.post(_upload_url(item), {"file": upload(image_bytes("PNG"))})
+    assert response.status_code == 302
     assert Evidence.objects.get().item == item
     assert len(stored_files()) == 1
 
 
-@pytest.mark.urls("tests.signoffs.upload_urls")
 def test_upload_view_pattern_still_enforces_csrf(ops, item):
     client = Client(enforce_csrf_checks=True)
     client.login(username=ops.username, password=PASSWORD)
-    refused = client.post(f"/test-upload/{item.pk}/", {"file": upload(image_bytes("PNG"))})
+    refused = client.post(_upload_url(item), {"file": upload(image_bytes("PNG"))})
     assert refused.status_code == 403
     assert not Evidence.objects.exists()
 
     client.get("/login/")  # sets the CSRF cookie
     token = client.cookies["csrftoken"].value
-    accepted = client.post(
-        f"/test-upload/{item.pk}/", {"csrfmiddlewaretoken": token, "file": upload(image_bytes("PNG"))}
-    )
-    assert accepted.status_code == 201
+    accepted = client.post(_upload_url(item), {"csrfmiddlewaretoken": token, "file": upload(image_bytes("PNG"))})
+    assert accepted.status_code == 302
     assert Evidence.objects.count() == 1
 
 
-@pytest.mark.urls("tests.signoffs.upload_urls")
 def test_anonymous_upload_is_redirected_and_nothing_stored(client, item):
-    response = client.post(f"/test-upload/{item.pk}/", {"file": upload(image_bytes("PNG"))})
+    response = client.post(_upload_url(item), {"file": upload(image_bytes("PNG"))})
     assert response.status_code == 302
+    assert response.url.startswith("/login/")
     assert not Evidence.objects.exists()
     assert stored_files() == []
