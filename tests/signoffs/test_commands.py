@@ -47,3 +47,10 @@ def test_setup_demo_refuses_in_production(db, settings):
     with pytest.raises(CommandError, match="only runs with DEBUG on"):
         call_command("setup_demo")
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_role_groups_come_back_after_a_flush():
+    Group.objects.all().delete()
+    call_command("flush", "--no-input")
+    assert set(Group.objects.values_list("name", flat=True)) == {"stakeholder", "ops", "engineer", "release_manager"}

@@ -16,9 +16,7 @@ from signoffs.models import ChecklistItem, SignOff
 from signoffs.services import SignOffError, signoff_record
 from tests.factories import ChecklistItemFactory, UserFactory
 
-# serialized_rollback: the flush after a transactional test would otherwise drop the role
-# groups that migration 0002 created, breaking later tests on the same worker.
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def _race(calls: list[dict]) -> list[object]:
