@@ -50,17 +50,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """The role groups come from a data migration, which a transactional test's flush removes."""
-    from django.contrib.auth.models import Group
-
-    from signoffs.roles import Role
-
-    for role in Role.values:
-        Group.objects.get_or_create(name=role)
-
-
 @pytest.fixture
 def browser(transactional_db, monkeypatch):
     """One Chromium per test, started after the database and stopped before its flush.
@@ -78,6 +67,12 @@ def browser(transactional_db, monkeypatch):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection
+        # (Django's connection store is context-local); close it here, in that
+        # context, or it outlives the test and blocks dropping the test database.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture
