@@ -86,7 +86,7 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["plan", "number"]
+        ordering = ["plan_id", "number"]
         verbose_name_plural = "batches"
         constraints = [models.UniqueConstraint(fields=["plan", "number"], name="batch_number_unique_in_plan")]
 
@@ -208,7 +208,7 @@ class PlannedPR(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["batch", "number"]
+        ordering = ["batch_id", "number"]
         verbose_name = "planned PR"
         constraints = [models.UniqueConstraint(fields=["batch", "number"], name="pr_number_unique_in_batch")]
 
@@ -276,7 +276,7 @@ class Gate(models.Model):
     waiver_reason = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["batch", "position"]
+        ordering = ["batch_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["batch", "key"], name="gate_key_unique_in_batch"),
             models.CheckConstraint(
@@ -350,7 +350,7 @@ class GateEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["gate", "created_at", "pk"]
+        ordering = ["gate_id", "created_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=~Q(action="waived") | ~Q(reason=""), name="gate_event_waiver_has_reason"),
         ]

@@ -22,7 +22,7 @@ class ChecklistItem(models.Model):
     evidence_required = models.BooleanField(default=False)
 
     class Meta:
-        ordering = ["gate", "position"]
+        ordering = ["gate_id", "position"]
         constraints = [models.UniqueConstraint(fields=["gate", "key"], name="item_key_unique_in_gate")]
 
     def __str__(self) -> str:
@@ -61,7 +61,7 @@ class SignOff(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["item", "sequence"]
+        ordering = ["item_id", "sequence"]
         verbose_name = "sign-off event"
         constraints = [models.UniqueConstraint(fields=["item", "sequence"], name="signoff_sequence_unique_per_item")]
 
@@ -132,7 +132,7 @@ class Evidence(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["item", "uploaded_at", "pk"]
+        ordering = ["item_id", "uploaded_at", "pk"]
         verbose_name_plural = "evidence"
         constraints = [
             models.CheckConstraint(condition=~Q(replaces=models.F("pk")), name="evidence_not_self_replacing"),
