@@ -39,6 +39,13 @@ STANDARD_GATES = (
 )
 
 
+# What a new automated gate says until the first sync evaluates it (the sync then
+# names exactly what is missing: a token, the repository, a check name, a PR link).
+NOT_CHECKED_YET = (
+    "Not checked yet: automated gates are checked once the batch starts or one of its PRs is linked to GitHub."
+)
+
+
 def _assign(obj, values: dict) -> bool:
     """Set ``values`` on ``obj``; True when anything differed (so unchanged rows skip the UPDATE)."""
     changed = False
@@ -173,8 +180,11 @@ def _write_plan(parsed: ParsedPlan, *, slug: str, source_name: str, digest: str)
         }
         gate = existing_gates.get((batch_id, key))
         if gate is None:
-            initial = GateState.PENDING if pg.kind == GateKind.MANUAL else GateState.NEEDS_CONFIG
-            new_gates.append(Gate(batch_id=batch_id, key=key, state=initial, **values))
+            if pg.kind == GateKind.MANUAL:
+                initial, detail = GateState.PENDING, ""
+            else:
+                initial, detail = GateState.NEEDS_CONFIG, NOT_CHECKED_YET
+            new_gates.append(Gate(batch_id=batch_id, key=key, state=initial, detail=detail, **values))
         elif _assign(gate, values):
             changed_gates.append(gate)
     Gate.objects.bulk_create(new_gates)

@@ -64,6 +64,14 @@ def test_gates_land_where_the_plan_puts_them(sample_plan, number, ai_prs, ci_lab
     assert item.evidence_required is evidence
 
 
+def test_new_automated_gates_say_they_are_not_checked_yet(sample_plan):
+    gates = Gate.objects.filter(batch__plan=sample_plan)
+    automated = gates.exclude(kind=GateKind.MANUAL)
+    assert {g.state for g in automated} == {"needs_config"}
+    assert all(g.detail.startswith("Not checked yet") for g in automated)
+    assert {g.state for g in gates.filter(kind=GateKind.MANUAL)} == {"pending"}
+
+
 def test_key_tasks_keep_pr_numbers_and_files(sample_plan):
     batch = sample_plan.batches.get(number=2)
     pr4 = batch.prs.get(number=4)
