@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_providers import FakeProviders, example  # noqa: E402
+from tests.fake_providers import CELERY_WORKER_COMMAND, FakeProviders, example  # noqa: E402
 
 REPO = "octo-org/bench"
 SECRET = "bench-webhook-secret"
@@ -238,21 +238,7 @@ def main() -> None:
     try:
         if use_worker:
             worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "portal",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--loglevel",
-                    "WARNING",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
+                CELERY_WORKER_COMMAND,
                 cwd=ROOT,
                 env={**os.environ},
                 stdout=subprocess.DEVNULL,  # the worker's banner; its errors still reach stderr

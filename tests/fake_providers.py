@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "api-examples"
+
+# A real Celery worker for the worker-tier test and the benchmark: one process,
+# no chatter between workers, so it is ready quickly and easy to stop.
+CELERY_WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "portal",
+    "worker",
+    "--pool",
+    "solo",
+    "--loglevel",
+    "WARNING",
+    "--without-heartbeat",
+    "--without-gossip",
+    "--without-mingle",
+]
 
 
 def example(name: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
@@ -21,7 +20,7 @@ from batches.webhooks import signature_for
 from tests.batches.conftest import REPO, SHA1, SHA2, WEBHOOK_SECRET
 from tests.conftest import REPO as REPO_ROOT
 from tests.factories import BatchFactory, GateFactory
-from tests.fake_providers import example
+from tests.fake_providers import CELERY_WORKER_COMMAND, example
 
 
 @pytest.mark.django_db
@@ -142,21 +141,7 @@ def test_real_worker_applies_a_webhook(transactional_db, client, providers, batc
         "SENTRY_URL": providers.sentry_url,
     }
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        CELERY_WORKER_COMMAND,
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
