@@ -470,3 +470,9 @@ def test_release_manager_can_waive_a_gate_that_cannot_report(sample_plan, releas
     assert "UTC: Render API key not issued yet" in html
     gate.refresh_from_db()
     assert gate.waiver_reason == "Render API key not issued yet"
+
+
+def test_unknown_batch_gets_the_friendly_404_page(sample_plan, stakeholder):
+    response = client_for(stakeholder).get(f"/plans/{sample_plan.slug}/batches/99/")
+    assert response.status_code == 404
+    assert "There is no page at this address" in response.content.decode()
