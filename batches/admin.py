@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from batches.models import Batch, Gate, GateEvent, Plan, PlannedPR, WebhookDelivery
+from batches.models import Batch, ConditionalCache, Gate, GateEvent, Plan, PlannedPR, WebhookDelivery
+from portal.admin import ReadOnlyHistoryAdmin
 
 
 class BatchInline(admin.TabularInline):
@@ -117,21 +118,12 @@ class GateAdmin(admin.ModelAdmin):
 
 
 @admin.register(GateEvent)
-class GateEventAdmin(admin.ModelAdmin):
-    """Read-only: gate history is append-only."""
+class GateEventAdmin(ReadOnlyHistoryAdmin):
+    """Gate history is append-only."""
 
     list_display = ["created_at", "gate", "action", "previous_state", "state", "by"]
     list_filter = ["action", "state"]
     list_select_related = ["gate", "by"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookDelivery)
@@ -144,4 +136,16 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConditionalCache)
+class ConditionalCacheAdmin(admin.ModelAdmin):
+    """Stored provider responses behind the ETag requests. Deleting a row forces a full re-fetch."""
+
+    list_display = ["url", "etag", "fetched_at"]
+    search_fields = ["url"]
+    readonly_fields = ["url", "etag", "last_modified", "link", "body", "fetched_at"]
+
+    def has_add_permission(self, request) -> bool:
         return False

@@ -4,20 +4,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from portal.admin import ReadOnlyHistoryAdmin
 from signoffs.models import ChecklistItem, Evidence, SignOff
-
-
-class ReadOnlyHistoryAdmin(admin.ModelAdmin):
-    """History is append-only: the admin may look, never add, change or delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SignOffInline(admin.TabularInline):
