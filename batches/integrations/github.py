@@ -6,6 +6,7 @@ rate limit: GitHub does not count a 304 against the primary limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -190,33 +191,32 @@ class GitHubClient:
         data = self.http.get_json(f"repos/{repo}/pulls/{number}")
         return parse_one(PROVIDER, "a pull request", data, PullRequest.from_json)
 
+    def _list[T](
+        self, path: str, what: str, parse: Callable[[dict], T], *, field: str = "", max_pages: int = 10
+    ) -> list[T]:
+        """Every item of a paginated list endpoint; ``field`` names the list inside a wrapper object."""
+        items: list[T] = []
+        for page in self.http.get_all(path, {"per_page": 100}, max_pages=max_pages):
+            entries = _field(page, field, what) if field else page
+            items.extend(parse_each(PROVIDER, what, entries, parse))
+        return items
+
     def list_check_runs(self, repo: str, ref: str) -> list[CheckRun]:
         # filter=latest (GitHub's default) keeps only the newest run of each name.
-        runs: list[CheckRun] = []
-        for page in self.http.get_all(f"repos/{repo}/commits/{ref}/check-runs", {"per_page": 100}):
-            items = _field(page, "check_runs", "check runs")
-            runs.extend(parse_each(PROVIDER, "check runs", items, CheckRun.from_json))
-        return runs
+        path = f"repos/{repo}/commits/{ref}/check-runs"
+        return self._list(path, "check runs", CheckRun.from_json, field="check_runs")
 
     def list_statuses(self, repo: str, ref: str) -> list[CommitStatus]:
         """The latest status per context (the combined-status endpoint already de-duplicates)."""
-        statuses: list[CommitStatus] = []
-        for page in self.http.get_all(f"repos/{repo}/commits/{ref}/status", {"per_page": 100}):
-            items = _field(page, "statuses", "commit statuses")
-            statuses.extend(parse_each(PROVIDER, "commit statuses", items, CommitStatus.from_json))
-        return statuses
+        path = f"repos/{repo}/commits/{ref}/status"
+        return self._list(path, "commit statuses", CommitStatus.from_json, field="statuses")
 
     def list_reviews(self, repo: str, number: int) -> list[Review]:
-        reviews: list[Review] = []
-        for page in self.http.get_all(f"repos/{repo}/pulls/{number}/reviews", {"per_page": 100}):
-            reviews.extend(parse_each(PROVIDER, "reviews", page, Review.from_json))
-        return reviews
+        return self._list(f"repos/{repo}/pulls/{number}/reviews", "reviews", Review.from_json)
 
     def list_pull_files(self, repo: str, number: int) -> list[PullRequestFile]:
-        files: list[PullRequestFile] = []
-        for page in self.http.get_all(f"repos/{repo}/pulls/{number}/files", {"per_page": 100}, max_pages=30):
-            files.extend(parse_each(PROVIDER, "pull request files", page, PullRequestFile.from_json))
-        return files
+        path = f"repos/{repo}/pulls/{number}/files"
+        return self._list(path, "pull request files", PullRequestFile.from_json, max_pages=30)
 
     def get_commit(self, repo: str, sha: str) -> Commit:
         data = self.http.get_json(f"repos/{repo}/commits/{sha}")
