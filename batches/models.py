@@ -288,10 +288,6 @@ class Gate(models.Model):
         return f"{self.get_kind_display()}: {self.label}"
 
     @property
-    def is_automated(self) -> bool:
-        return self.kind != GateKind.MANUAL
-
-    @property
     def is_waived(self) -> bool:
         return self.waived_at is not None
 

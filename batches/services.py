@@ -13,7 +13,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import slugify
 
-from batches.models import Batch, Gate, GateKind, GateScope, GateState, Plan, PlannedPR
+from batches.models import Batch, BatchState, Gate, GateKind, GateScope, GateState, Plan, PlannedPR
 from batches.plan_format import ParsedGate, ParsedPlan, PlanFormatError, parse_plan
 
 
@@ -250,13 +250,11 @@ def _remove_stale_batches(plan: Plan, existing: dict[int, Batch], wanted: set[in
             f"Batch {kept[0]} is missing from the new plan but has sign-offs; sign-offs are never discarded, "
             "so keep the batch in the plan."
         )
-    not_planned = [b.number for b in stale if b.state != "planned"]
+    not_planned = [b.number for b in stale if b.state != BatchState.PLANNED]
     if not_planned:
         raise PlanImportError(f"Batch {not_planned[0]} has started and cannot be removed by a re-import.")
-    deleted = 0
-    for batch in stale:
-        deleted += batch.gates.all().delete()[0] + batch.prs.all().delete()[0]
-    return deleted + Batch.objects.filter(pk__in=[b.pk for b in stale]).delete()[0]
+    # Gates, PRs and checklist items go with their batch (CASCADE); the count includes them.
+    return Batch.objects.filter(pk__in=[b.pk for b in stale]).delete()[0]
 
 
 # -- linking a planned PR to GitHub ----------------------------------------------

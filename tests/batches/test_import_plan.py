@@ -259,3 +259,24 @@ def test_arbitrary_input_imports_fully_or_not_at_all(db, source):
     else:
         assert summary.batches == Batch.objects.count() >= 1
         assert all(b.gates.exists() for b in Batch.objects.all())
+
+
+def test_reimport_without_a_batch_removes_it_with_its_gates_and_prs(sample_plan, sample_plan_source):
+    cut = sample_plan_source.index(b"## Batch 4")
+    end = sample_plan_source.index(b"## Batch Governance")
+    summary = plan_import(source=sample_plan_source[:cut] + sample_plan_source[end:], slug=sample_plan.slug)
+    assert summary.batches == 3
+    assert summary.removed > 1  # the batch and what cascaded with it
+    assert not Batch.objects.filter(number=4).exists()
+    assert not PlannedPR.objects.filter(number__in=[9, 10]).exists()
+    assert not Gate.objects.filter(batch__number=4).exists()
+
+
+def test_reimport_refuses_to_remove_a_batch_with_signoffs(sample_plan, sample_plan_source, engineer):
+    signoff_record(item=ChecklistItem.objects.get(gate__batch__number=4), user=engineer, action="tick")
+    before = snapshot()
+    cut = sample_plan_source.index(b"## Batch 4")
+    end = sample_plan_source.index(b"## Batch Governance")
+    with pytest.raises(PlanImportError, match="Batch 4 is missing from the new plan but has sign-offs"):
+        plan_import(source=sample_plan_source[:cut] + sample_plan_source[end:], slug=sample_plan.slug)
+    assert snapshot() == before
