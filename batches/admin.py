@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from batches.models import Batch, ConditionalCache, Gate, GateEvent, Plan, PlannedPR, WebhookDelivery
+from batches.models import (
+    Batch,
+    BatchEvent,
+    ConditionalCache,
+    Gate,
+    GateEvent,
+    Plan,
+    PlannedPR,
+    WebhookDelivery,
+)
 from portal.admin import ReadOnlyHistoryAdmin
 
 
@@ -124,6 +133,15 @@ class GateEventAdmin(ReadOnlyHistoryAdmin):
     list_display = ["created_at", "gate", "action", "previous_state", "state", "by"]
     list_filter = ["action", "state"]
     list_select_related = ["gate", "by"]
+
+
+@admin.register(BatchEvent)
+class BatchEventAdmin(ReadOnlyHistoryAdmin):
+    """Batch history (lifecycle moves, overrides, gates the settings added) is append-only."""
+
+    list_display = ["created_at", "batch", "action", "by", "reason"]
+    list_filter = ["action", "batch__plan"]
+    list_select_related = ["batch", "by"]
 
 
 @admin.register(WebhookDelivery)

@@ -123,17 +123,7 @@ class Providers:
 def gate_store(*, gate: Gate, outcome: Outcome) -> bool:
     """Record ``outcome`` on ``gate``, appending a GateEvent when the state changes. True when it changed."""
     previous = gate.state
-    if gate.kind == GateKind.AI_REVIEW and gate.is_waived and outcome.state == GateState.FAILING:
-        # A waiver covers an unavailable reviewer, not real findings that arrive later.
-        Gate.objects.filter(pk=gate.pk).update(waived_at=None, waived_by=None, waiver_reason="")
-        gate.waived_at, gate.waived_by, gate.waiver_reason = None, None, ""
-        GateEvent.objects.create(
-            gate=gate,
-            action=GateEventAction.WAIVER_LIFTED,
-            state=outcome.state,
-            previous_state=previous,
-            detail="The AI reviewer reported findings, so the waiver no longer applies.",
-        )
+    gate.lift_waiver_if_failing(state=outcome.state)
     changed = gate.record_result(
         state=outcome.state, detail=outcome.detail[:5000], detail_url=outcome.detail_url[:500], source=outcome.source
     )

@@ -42,6 +42,14 @@ class Plan(models.Model):
     ai_review_timeout_minutes = models.PositiveIntegerField(
         default=60, help_text="After this long with no AI review on the head commit, the reviewer counts as unavailable"
     )
+    # Whether every batch gets a deploy / observability gate the plan does not
+    # spell out. None means "automatic": on once the provider is configured.
+    deploy_gate_every_batch = models.BooleanField(
+        null=True, blank=True, help_text="Every batch needs a Render deploy gate (empty: when Render services are set)"
+    )
+    observability_gate_every_batch = models.BooleanField(
+        null=True, blank=True, help_text="Every batch needs a Sentry gate (empty: when a Sentry project is set)"
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -54,6 +62,28 @@ class Plan(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("batches:plan", kwargs={"slug": self.slug})
+
+    @property
+    def has_render_services(self) -> bool:
+        return any(isinstance(s, str) and s.strip() for s in self.render_service_ids or [])
+
+    @property
+    def has_sentry_project(self) -> bool:
+        return bool(self.sentry_organization.strip() and self.sentry_project.strip())
+
+    @property
+    def wants_deploy_gates(self) -> bool:
+        """Does every batch get a deploy gate the plan does not name? Automatic: when Render is configured."""
+        if self.deploy_gate_every_batch is None:
+            return self.has_render_services
+        return self.deploy_gate_every_batch
+
+    @property
+    def wants_observability_gates(self) -> bool:
+        """Does every batch get a Sentry gate the plan does not name? Automatic: when Sentry is configured."""
+        if self.observability_gate_every_batch is None:
+            return self.has_sentry_project
+        return self.observability_gate_every_batch
 
 
 class BatchState(models.TextChoices):
@@ -105,70 +135,115 @@ class Batch(models.Model):
             return self._previous_batch
         return self.plan.batches.filter(number__lt=self.number).order_by("-number").first()
 
-    def start_blockers(self) -> list[str]:
-        """Why this batch may not start yet, in plain words; empty when it may.
+    def predecessor_blockers(self) -> list[str]:
+        """Why the plan's cadence says this batch must wait for the one before it; empty when it need not.
 
-        The plan's cadence: "do not start Batch N+1 until Batch N passes smoke
-        tests and documentation updates are merged". An approved predecessor
-        qualifies; so does one whose every CI gate and docs gate is passing.
+        The cadence: "do not start Batch N+1 until Batch N passes smoke tests and
+        documentation updates are merged". An approved predecessor qualifies; so
+        does one whose every CI gate and docs gate really passes. A waiver does
+        not count here: it lets its own batch become ready, but it is not a pass.
         """
-        if self.state != BatchState.PLANNED:
-            return [f"Batch {self.number} is already {self.get_state_display().lower()}."]
         previous = self.previous_batch()
         if previous is None or previous.state == BatchState.APPROVED:
             return []
+        if previous.state == BatchState.PLANNED:
+            return [f"Batch {previous.number} has not started yet."]
         blockers = []
         # Filtered in Python so a prefetched ``gates`` is used (a batch has a handful of gates).
         gates = [g for g in previous.gates.all() if g.kind in (GateKind.CI, GateKind.DOCS)]
         for kind, label in ((GateKind.CI, "CI"), (GateKind.DOCS, "docs")):
-            not_passing = [g for g in gates if g.kind == kind and not g.is_satisfied]
-            if not_passing:
-                blockers.append(
-                    f"Waiting for Batch {previous.number}: {len(not_passing)} {label} "
-                    f"gate{'s' if len(not_passing) != 1 else ''} not passing."
-                )
-        if previous.state == BatchState.PLANNED:
-            blockers.insert(0, f"Batch {previous.number} has not started yet.")
+            not_passing = [g for g in gates if g.kind == kind and g.state != GateState.PASSING]
+            if not not_passing:
+                continue
+            waived = sum(1 for g in not_passing if g.is_waived)
+            count = len(not_passing)
+            sentence = (
+                f"Waiting for Batch {previous.number}: {count} {label} gate{'s' if count != 1 else ''} not passing"
+            )
+            if waived:
+                sentence += f" ({waived} waived, and a waiver is not a pass)"
+            blockers.append(sentence + ".")
         return blockers
 
-    def start(self, *, by) -> None:
+    def start_blockers(self) -> list[str]:
+        """Why this batch may not start yet, in plain words; empty when it may (without an override)."""
+        if self.state != BatchState.PLANNED:
+            return [f"Batch {self.number} is already {self.get_state_display().lower()}."]
+        return self.predecessor_blockers()
+
+    def start(self, *, by, override_reason: str = "") -> None:
+        """Start the batch. If the cadence says wait, only a release manager's written override starts it.
+
+        The override is recorded (who, why, what it overrode) on this batch's
+        history, pointing at the predecessor so both batches show it.
+        """
+        reason = (override_reason or "").strip()
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=self.pk)
-            blockers = locked.start_blockers()
-            if blockers:
-                raise GovernanceError(f"Batch {self.number} cannot start. " + " ".join(blockers))
+            if locked.state != BatchState.PLANNED:
+                raise GovernanceError(f"Batch {self.number} is already {locked.get_state_display().lower()}.")
+            blockers = locked.predecessor_blockers()
+            if blockers and not reason:
+                raise GovernanceError(
+                    f"Batch {self.number} cannot start. " + " ".join(blockers) + " A release manager can start it "
+                    "anyway with an override and a written reason."
+                )
             self._transition(BatchState.IN_PROGRESS, started_at=timezone.now(), started_by=by)
+            if blockers:
+                BatchEvent.objects.create(
+                    batch=self,
+                    action=BatchEventAction.STARTED_WITH_OVERRIDE,
+                    by=by,
+                    reason=reason,
+                    detail=" ".join(blockers),
+                    related_batch=locked.previous_batch(),
+                )
+            else:
+                BatchEvent.objects.create(batch=self, action=BatchEventAction.STARTED, by=by)
 
     def readiness_blockers(self) -> list[str]:
-        """What keeps this batch from being ready for review."""
-        blockers = []
-        for gate in self.gates.all():
-            if not gate.is_satisfied:
-                blockers.append(f"{gate.get_kind_display()} gate “{gate.label}” is {gate.get_state_display().lower()}.")
-        return blockers
+        """What keeps this batch from being ready for review: every gate must pass or be waived."""
+        return [gate.blocking_sentence() for gate in self.gates.all() if not gate.is_satisfied]
+
+    def ready_blockers(self) -> list[str]:
+        """Why "mark ready" would be refused now; empty when it would succeed."""
+        if self.state != BatchState.IN_PROGRESS:
+            return [
+                f"Only a batch in progress can be marked ready; Batch {self.number} is "
+                f"{self.get_state_display().lower()}."
+            ]
+        return self.readiness_blockers()
 
     def mark_ready(self, *, by) -> None:
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=self.pk)
-            if locked.state != BatchState.IN_PROGRESS:
-                raise GovernanceError(
-                    f"Only a batch in progress can be marked ready; Batch {self.number} is "
-                    f"{locked.get_state_display().lower()}."
-                )
-            blockers = locked.readiness_blockers()
+            blockers = locked.ready_blockers()
             if blockers:
+                if locked.state != BatchState.IN_PROGRESS:
+                    raise GovernanceError(blockers[0])
                 raise GovernanceError(f"Batch {self.number} is not ready. " + " ".join(blockers))
             self._transition(BatchState.READY_FOR_REVIEW, ready_at=timezone.now())
+            BatchEvent.objects.create(batch=self, action=BatchEventAction.MARKED_READY, by=by)
+
+    def approve_blockers(self) -> list[str]:
+        """Why "approve" would be refused now. Gates are checked again: one may have turned since "ready"."""
+        if self.state != BatchState.READY_FOR_REVIEW:
+            return [
+                f"Only a batch that is ready for review can be approved; Batch {self.number} is "
+                f"{self.get_state_display().lower()}."
+            ]
+        return self.readiness_blockers()
 
     def approve(self, *, by) -> None:
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=self.pk)
-            if locked.state != BatchState.READY_FOR_REVIEW:
-                raise GovernanceError(
-                    f"Only a batch that is ready for review can be approved; Batch {self.number} is "
-                    f"{locked.get_state_display().lower()}."
-                )
+            blockers = locked.approve_blockers()
+            if blockers:
+                if locked.state != BatchState.READY_FOR_REVIEW:
+                    raise GovernanceError(blockers[0])
+                raise GovernanceError(f"Batch {self.number} cannot be approved now. " + " ".join(blockers))
             self._transition(BatchState.APPROVED, approved_at=timezone.now(), approved_by=by)
+            BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
 
     def _transition(self, new_state: str, **fields) -> None:
         # A conditional update: the row only moves if nobody moved it since we read it.
@@ -186,6 +261,45 @@ class Batch(models.Model):
             BatchState.READY_FOR_REVIEW: BatchState.IN_PROGRESS,
             BatchState.APPROVED: BatchState.READY_FOR_REVIEW,
         }[new_state]
+
+
+class BatchEventAction(models.TextChoices):
+    STARTED = "started", "Started"
+    STARTED_WITH_OVERRIDE = "started_override", "Started with an override"
+    MARKED_READY = "marked_ready", "Marked ready for review"
+    APPROVED = "approved", "Approved"
+    GATE_ADDED = "gate_added", "Gate added by the plan settings"
+    GATE_REMOVED = "gate_removed", "Gate removed by the plan settings"
+
+
+class BatchEvent(models.Model):
+    """Append-only history of a batch: lifecycle moves, overrides, gates added or removed by settings."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=BatchEventAction)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True, help_text="Overrides: the release manager's written reason")
+    detail = models.TextField(blank=True, help_text="Overrides: what the cadence said at the time")
+    related_batch = models.ForeignKey(
+        Batch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="overridden_by_events",
+        help_text="Overrides: the predecessor whose cadence rule was overridden",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["batch_id", "created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action="started_override") | ~Q(reason=""), name="batch_override_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.batch_id}: {self.get_action_display()}"
 
 
 class PlannedPR(models.Model):
@@ -240,6 +354,28 @@ class GateState(models.TextChoices):
     STALE = "stale", "Stale"
     NEEDS_CONFIG = "needs_config", "Needs configuration"
     REVIEWER_UNAVAILABLE = "reviewer_unavailable", "Reviewer unavailable"
+    # Never stored in Gate.state (which keeps what the gate evaluated to): it is
+    # what Gate.status shows while a release manager's waiver stands.
+    WAIVED = "waived", "Waived"
+
+
+# How a gate that does not pass reads in a blocker sentence: “CI gate “pytest” is failing.”
+_BLOCKING_PHRASES = {
+    GateState.PENDING: "is pending",
+    GateState.FAILING: "is failing",
+    GateState.STALE: "is stale: its provider could not be read",
+    GateState.NEEDS_CONFIG: "needs configuration",
+    GateState.REVIEWER_UNAVAILABLE: "has no review: the reviewer is unavailable",
+}
+
+
+class GateOrigin(models.TextChoices):
+    PLAN = "plan", "Named by the plan"
+    SETTINGS = "settings", "Required by the plan settings for every batch"
+
+
+class WaiverError(GovernanceError):
+    """A waiver or its revocation was refused; nothing was written. ``str()`` is for people."""
 
 
 class GateScope(models.TextChoices):
@@ -253,6 +389,9 @@ class Gate(models.Model):
     kind = models.CharField(max_length=20, choices=GateKind)
     label = models.TextField(help_text="As written in the plan, e.g. the CI command")
     position = models.PositiveSmallIntegerField(default=0)
+    origin = models.CharField(
+        max_length=10, choices=GateOrigin, default=GateOrigin.PLAN, help_text="Why the batch has this gate"
+    )
     scope = models.CharField(max_length=10, choices=GateScope, default=GateScope.BATCH)
     prs = models.ManyToManyField(PlannedPR, blank=True, related_name="gates")
     check_name = models.CharField(
@@ -293,10 +432,135 @@ class Gate(models.Model):
 
     @property
     def is_satisfied(self) -> bool:
+        """Does the gate let its own batch become ready? Passing, or waived."""
         return self.state == GateState.PASSING or self.is_waived
+
+    @property
+    def status(self) -> str:
+        """What people see: "waived" while a waiver stands over a gate that does not pass, else the state."""
+        if self.is_waived and self.state != GateState.PASSING:
+            return GateState.WAIVED
+        return self.state
+
+    def get_status_display(self) -> str:
+        return GateState(self.status).label
+
+    def blocking_sentence(self) -> str:
+        """The gate as a blocker, in plain words."""
+        phrase = _BLOCKING_PHRASES.get(self.state, f"is {self.get_state_display().lower()}")
+        sentence = f"{self.get_kind_display()} gate “{self.label}” {phrase}"
+        if self.kind == GateKind.MANUAL and self.detail:
+            sentence += f" ({self.detail.rstrip('.')})"
+        return sentence + "."
+
+    # -- waivers: the one place their rule lives -----------------------------------
+
+    def waiver_refusal(self) -> str | None:
+        """Why this gate may not be waived right now; None when it may.
+
+        A waiver is for a gate that cannot tell the truth right now (the AI
+        reviewer is rate limited or down, a provider is unreachable): a passing
+        gate has nothing to waive and a failing one is a real finding to fix.
+        Reads ``self.batch``.
+        """
+        if self.kind == GateKind.MANUAL:
+            return "Manual gates are signed off item by item, not waived."
+        if self.is_waived:
+            return "This gate is already waived."
+        if self.state == GateState.PASSING:
+            return "This gate is passing; there is nothing to waive."
+        if self.state == GateState.FAILING:
+            return "This gate is failing: that is a finding to fix, not to waive."
+        if self.batch.state not in (BatchState.IN_PROGRESS, BatchState.READY_FOR_REVIEW):
+            return (
+                f"Batch {self.batch.number} is {self.batch.get_state_display().lower()}; "
+                "only the gates of a batch in progress can be waived."
+            )
+        return None
+
+    @property
+    def can_be_waived(self) -> bool:
+        return self.waiver_refusal() is None
+
+    def revocation_refusal(self) -> str | None:
+        """Why this gate's waiver may not be revoked right now; None when it may."""
+        if not self.is_waived:
+            return "This gate is not waived."
+        if self.batch.state == BatchState.APPROVED:
+            return f"Batch {self.batch.number} is approved; its waivers stay as they were approved."
+        return None
+
+    def waive(self, *, by, reason: str) -> None:
+        """Waive the gate with a written reason, recorded in its append-only history. Raises WaiverError."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise WaiverError("Write why the gate is being waived.")
+        with transaction.atomic():
+            locked = Gate.objects.select_for_update(of=("self",)).select_related("batch").get(pk=self.pk)
+            refusal = locked.waiver_refusal()
+            if refusal:
+                raise WaiverError(refusal)
+            now = timezone.now()
+            Gate.objects.filter(pk=self.pk).update(waived_at=now, waived_by=by, waiver_reason=reason)
+            GateEvent.objects.create(
+                gate=locked,
+                action=GateEventAction.WAIVED,
+                state=locked.state,
+                previous_state=locked.state,
+                by=by,
+                reason=reason,
+            )
+        self.waived_at, self.waived_by, self.waiver_reason = now, by, reason
+
+    def revoke_waiver(self, *, by, reason: str) -> None:
+        """Withdraw the gate's waiver; the gate counts by its own state again. Raises WaiverError."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise WaiverError("Write why the waiver is being revoked.")
+        with transaction.atomic():
+            locked = Gate.objects.select_for_update(of=("self",)).select_related("batch").get(pk=self.pk)
+            refusal = locked.revocation_refusal()
+            if refusal:
+                raise WaiverError(refusal)
+            self._clear_waiver()
+            GateEvent.objects.create(
+                gate=locked,
+                action=GateEventAction.WAIVER_REVOKED,
+                state=locked.state,
+                previous_state=locked.state,
+                by=by,
+                reason=reason,
+            )
+
+    def lift_waiver_if_failing(self, *, state: str) -> bool:
+        """A waiver covers a gate that could not report; a real failure arriving later lifts it.
+
+        Called by the evaluation before it stores ``state``. True when a waiver was lifted.
+        """
+        if not self.is_waived or state != GateState.FAILING:
+            return False
+        self._clear_waiver()
+        GateEvent.objects.create(
+            gate=self,
+            action=GateEventAction.WAIVER_LIFTED,
+            state=state,
+            previous_state=self.state,
+            detail=(
+                "The AI reviewer reported findings, so the waiver no longer applies."
+                if self.kind == GateKind.AI_REVIEW
+                else "The gate reported a failure, so the waiver no longer applies."
+            ),
+        )
+        return True
+
+    def _clear_waiver(self) -> None:
+        Gate.objects.filter(pk=self.pk).update(waived_at=None, waived_by=None, waiver_reason="")
+        self.waived_at, self.waived_by, self.waiver_reason = None, None, ""
 
     def record_result(self, *, state: str, detail: str = "", detail_url: str = "", source: str = "") -> bool:
         """Store a freshly evaluated state. Returns True when the state changed."""
+        if state == GateState.WAIVED:
+            raise ValueError("A gate is waived by Gate.waive(), never evaluated as waived.")
         now = timezone.now()
         changed = state != self.state
         fields = {
@@ -331,6 +595,7 @@ class GateEventAction(models.TextChoices):
     STATE_CHANGED = "state_changed", "State changed"
     WAIVED = "waived", "Waived"
     WAIVER_LIFTED = "waiver_lifted", "Waiver lifted"
+    WAIVER_REVOKED = "waiver_revoked", "Waiver revoked"
 
 
 class GateEvent(models.Model):
@@ -349,6 +614,9 @@ class GateEvent(models.Model):
         ordering = ["gate_id", "created_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=~Q(action="waived") | ~Q(reason=""), name="gate_event_waiver_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(action="waiver_revoked") | ~Q(reason=""), name="gate_event_revocation_has_reason"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,18 +2,33 @@
 
 Views call these; templates only read the attributes set here, so no template
 ever triggers a query per row (a plan of 50 batches costs what a plan of 4 does).
+Every control a page offers is computed from the same rule the action itself
+applies (``Batch.start_blockers``, ``Gate.waiver_refusal``, ``tick_refusal``…),
+so the page says what will happen before the click.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.urls import reverse
 
-from batches.models import Batch, BatchState, Gate, GateKind, GateState, Plan, PlannedPR
+from batches.models import (
+    Batch,
+    BatchEvent,
+    BatchEventAction,
+    BatchState,
+    Gate,
+    GateKind,
+    GateState,
+    Plan,
+    PlannedPR,
+)
+from signoffs.itemstate import item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
 from signoffs.roles import Role, user_can, user_roles
+from signoffs.services import tick_refusal
 
 # -- permissions as the templates need them ------------------------------------
 
@@ -27,49 +42,52 @@ def permissions_for(user) -> dict[str, bool]:
         "link_pr": user_can(user, "link_pr"),
         "import_plan": user_can(user, "import_plan"),
         "waive": user_can(user, "waive_gate"),
+        "configure": user_can(user, "configure_plan"),
     }
 
 
 # -- gate tallies and verdicts ---------------------------------------------------
 
+BUCKETS = ("passing", "waived", "failing", "stale", "pending")
+
 
 @dataclass
 class GateTally:
     passing: int = 0
+    waived: int = 0
     failing: int = 0
     stale: int = 0
     pending: int = 0
 
     @property
     def total(self) -> int:
-        return self.passing + self.failing + self.stale + self.pending
+        return sum(getattr(self, name) for name in BUCKETS)
 
     @property
     def outstanding(self) -> int:
-        return self.total - self.passing
+        """Gates that keep the batch from being ready: neither passing nor waived."""
+        return self.total - self.passing - self.waived
 
     def segments(self) -> list[tuple[str, int, float]]:
         """(name, count, percent) for the progress bar, zero-count segments left out."""
         total = self.total or 1
         return [
-            (name, count, round(100 * count / total, 2))
-            for name, count in (
-                ("passing", self.passing),
-                ("failing", self.failing),
-                ("stale", self.stale),
-                ("pending", self.pending),
-            )
-            if count
+            (name, getattr(self, name), round(100 * getattr(self, name) / total, 2))
+            for name in BUCKETS
+            if getattr(self, name)
         ]
 
 
 def gate_bucket(gate: Gate) -> str:
-    """The progress-bar bucket of one gate. A waiver counts as passing: the gate no longer blocks."""
-    if gate.is_satisfied:
+    """The progress-bar bucket of one gate. A waived gate has its own: it no longer blocks, but it did not pass."""
+    status = gate.status
+    if status == GateState.PASSING:
         return "passing"
-    if gate.state in (GateState.FAILING, GateState.REVIEWER_UNAVAILABLE):
+    if status == GateState.WAIVED:
+        return "waived"
+    if status in (GateState.FAILING, GateState.REVIEWER_UNAVAILABLE):
         return "failing"
-    if gate.state == GateState.STALE:
+    if status == GateState.STALE:
         return "stale"
     return "pending"  # pending and needs-configuration: nothing known yet
 
@@ -82,6 +100,10 @@ def gate_tally(gates) -> GateTally:
     return tally
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class Verdict:
     tone: str  # good / warn / bad / neutral: a CSS modifier
@@ -91,21 +113,34 @@ class Verdict:
 
 def batch_verdict(batch: Batch, tally: GateTally) -> Verdict:
     """The one-line answer a stakeholder wants on the projector."""
+    waived = f" ({tally.waived} waived)" if tally.waived else ""
     if batch.state == BatchState.APPROVED:
         who = batch.approved_by.get_username() if batch.approved_by_id else "a release manager"
         when = f" on {batch.approved_at:%d %b %Y}" if batch.approved_at else ""
-        return Verdict("good", "Approved", f"Approved by {who}{when}.")
+        also = f" {_count(tally.waived, 'gate')} waived." if tally.waived else ""
+        return Verdict("good", "Approved", f"Approved by {who}{when}.{also}")
     if batch.state == BatchState.READY_FOR_REVIEW:
-        return Verdict("good", "Ready for review", f"All {tally.total} gates are passing or waived.")
+        if tally.outstanding:
+            return Verdict(
+                "bad",
+                "Ready for review, but a gate turned",
+                f"{tally.outstanding} of {_count(tally.total, 'gate')} no longer passing: approval waits for them.",
+            )
+        return Verdict("good", "Ready for review", f"All {_count(tally.total, 'gate')} passing or waived{waived}.")
     if batch.state == BatchState.PLANNED:
         return Verdict("neutral", "Not started", "This batch has not started yet.")
     if tally.outstanding == 0:
-        return Verdict("good", "All gates passing", "Waiting for a release manager to mark it ready.")
+        return Verdict(
+            "good",
+            "All gates passing" if not tally.waived else "All gates passing or waived",
+            f"Waiting for a release manager to mark it ready{waived}.",
+        )
     tone = "bad" if tally.failing else "warn"
-    plural = "s" if tally.outstanding != 1 else ""
-    parts = [f"{n} {name}" for name, n, _ in tally.segments() if name != "passing"]
+    parts = [f"{n} {name}" for name, n, _ in tally.segments() if name not in ("passing", "waived")]
     return Verdict(
-        tone, "Not ready", f"{tally.outstanding} of {tally.total} gate{plural} outstanding: {', '.join(parts)}."
+        tone,
+        "Not ready",
+        f"{tally.outstanding} of {_count(tally.total, 'gate')} outstanding: {', '.join(parts)}.",
     )
 
 
@@ -113,9 +148,55 @@ def batch_blockers(batch: Batch) -> list[str]:
     """What stands in the batch's way right now, in the model's own words."""
     if batch.state == BatchState.PLANNED:
         return batch.start_blockers()
-    if batch.state == BatchState.IN_PROGRESS:
+    if batch.state in (BatchState.IN_PROGRESS, BatchState.READY_FOR_REVIEW):
         return batch.readiness_blockers()
     return []
+
+
+# -- the lifecycle control -------------------------------------------------------
+
+
+@dataclass
+class Move:
+    """The release manager's next lifecycle button: enabled, or disabled with the reasons it would be refused."""
+
+    name: str  # start / ready / approve
+    label: str
+    url: str
+    refusals: list[str]
+
+    @property
+    def enabled(self) -> bool:
+        return not self.refusals
+
+    @property
+    def overridable(self) -> bool:
+        """A blocked start may go ahead on a release manager's written override (the cadence rule only)."""
+        return self.name == "start" and bool(self.refusals)
+
+
+def batch_move(batch: Batch) -> Move | None:
+    """The lifecycle move a batch in this state offers (None once approved)."""
+    kwargs = {"slug": batch.plan.slug, "number": batch.number}
+    if batch.state == BatchState.PLANNED:
+        return Move(
+            "start",
+            f"Start Batch {batch.number}",
+            reverse("batches:batch-start", kwargs=kwargs),
+            batch.start_blockers(),
+        )
+    if batch.state == BatchState.IN_PROGRESS:
+        return Move(
+            "ready", "Mark ready for review", reverse("batches:batch-ready", kwargs=kwargs), batch.ready_blockers()
+        )
+    if batch.state == BatchState.READY_FOR_REVIEW:
+        return Move(
+            "approve",
+            f"Approve Batch {batch.number}",
+            reverse("batches:batch-approve", kwargs=kwargs),
+            batch.approve_blockers(),
+        )
+    return None
 
 
 @dataclass
@@ -126,39 +207,81 @@ class NextAction:
     button_url: str = ""
 
 
-def _button(batch: Batch, text: str, url_name: str, label: str) -> NextAction:
-    url = reverse(url_name, kwargs={"slug": batch.plan.slug, "number": batch.number})
-    return NextAction(text, label, url)
+def next_action(batch: Batch, user, move: Move | None) -> NextAction | None:
+    """What the viewer, given their role, should do next for this batch (None: nothing).
 
-
-def next_action(batch: Batch, user, blockers: list[str]) -> NextAction | None:
-    """What the viewer, given their role, should do next for this batch (None: nothing)."""
+    Computed from the same rules as the buttons: it never asks for something
+    the action would refuse, nor for an item that is already ticked.
+    """
     roles = user_roles(user)
     state = batch.state
-    if Role.RELEASE_MANAGER in roles:
-        if state == BatchState.PLANNED:
-            if blockers:
-                return NextAction("Wait for the blockers to clear, then start it.")
-            return _button(batch, "Start this batch.", "batches:batch-start", f"Start Batch {batch.number}")
-        if state == BatchState.IN_PROGRESS:
-            if blockers:
-                return NextAction("Chase the outstanding gates.")
-            return _button(batch, "Mark it ready for review.", "batches:batch-ready", "Mark ready")
-        if state == BatchState.READY_FOR_REVIEW:
-            return _button(
-                batch, "Hold the review and approve it.", "batches:batch-approve", f"Approve Batch {batch.number}"
-            )
-        return None
+    if Role.RELEASE_MANAGER in roles and move is not None:
+        if move.enabled:
+            text = {
+                "start": "Start this batch.",
+                "ready": "Mark it ready for review.",
+                "approve": "Hold the review and approve it.",
+            }[move.name]
+            return NextAction(text, move.label, move.url)
+        if move.name == "start":
+            return NextAction("Wait for the previous batch, or start this one with a written override.")
+        if move.name == "approve":
+            return NextAction("A gate no longer passes since the batch was marked ready: chase it before approving.")
+        return NextAction("Chase the outstanding gates.")
+    if state == BatchState.READY_FOR_REVIEW and Role.STAKEHOLDER in roles:
+        return NextAction("Review it: open presenting mode.")
     if state != BatchState.IN_PROGRESS:
-        if state == BatchState.READY_FOR_REVIEW and Role.STAKEHOLDER in roles:
-            return NextAction("Review it: open presenting mode.")
         return None
-    manual_open = [g for g in batch.gates.all() if g.kind == GateKind.MANUAL and not g.is_satisfied]
-    if Role.ENGINEER in roles and manual_open:
-        return NextAction("Tick the manual checklist items you have verified.")
-    if Role.OPS in roles and any(i.evidence_required for g in manual_open for i in g.items.all()):
-        return NextAction("Upload the dashboard screenshots the checklist asks for.")
+    open_items = [
+        item for gate in batch.gates.all() if gate.kind == GateKind.MANUAL for item in gate.items.all() if not item.done
+    ]
+    tickable = [i for i in open_items if not i.state.ticked and not i.state.needs_evidence]
+    needs_file = [i for i in open_items if i.state.needs_evidence]
+    if Role.ENGINEER in roles and tickable:
+        return NextAction(f"Tick what you have verified: {_quoted(tickable)}.")
+    if Role.OPS in roles and needs_file:
+        return NextAction(f"Upload the screenshot for {_quoted(needs_file)}.")
+    if Role.ENGINEER in roles and needs_file:
+        return NextAction(f"Waiting for ops to upload the screenshot for {_quoted(needs_file)}; then tick it.")
     return None
+
+
+def _quoted(items: list[ChecklistItem], limit: int = 2) -> str:
+    shown = [f"“{item.text}”" for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"{len(items) - limit} more")
+    return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+
+
+# -- checklist items ---------------------------------------------------------------
+
+
+def item_decorate(item: ChecklistItem, batch: Batch, error: str = "", note: str = "") -> ChecklistItem:
+    """Attach the item's state (from its prefetched rows) and what its controls would do."""
+    state = item_state(item)
+    item.state = state
+    item.history = state.history
+    item.state_event = state.state_event
+    item.ticked = state.ticked
+    item.done = state.done
+    item.current_evidence = state.current_evidence
+    item.tick_refusal = tick_refusal(batch_state=batch.state, batch_number=batch.number, state=state)
+    item.untick_refusal = (
+        f"Batch {batch.number} is approved; its sign-offs are final." if batch.state == BatchState.APPROVED else None
+    )
+    item.upload_refusal = (
+        f"Batch {batch.number} is approved; its evidence is final." if batch.state == BatchState.APPROVED else None
+    )
+    item.error = error
+    item.note_value = note
+    return item
+
+
+def review_items() -> QuerySet[ChecklistItem]:
+    return ChecklistItem.objects.prefetch_related(
+        Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
+        Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")),
+    )
 
 
 # -- plan overview ---------------------------------------------------------------
@@ -170,30 +293,55 @@ class BatchSummary:
     tally: GateTally
     blockers: list[str]
     action: NextAction | None
+    overrides: list[BatchEvent]
     verdict: Verdict = field(init=False)
 
     def __post_init__(self):
         self.verdict = batch_verdict(self.batch, self.tally)
 
 
+def _overrides() -> QuerySet[BatchEvent]:
+    return BatchEvent.objects.filter(action=BatchEventAction.STARTED_WITH_OVERRIDE).select_related(
+        "by", "batch", "related_batch"
+    )
+
+
 def plan_summaries(plan: Plan, user) -> list[BatchSummary]:
-    """Every batch of ``plan`` in order, with tallies, blockers and next actions: three queries."""
-    items = ChecklistItem.objects.only("pk", "gate_id", "evidence_required")
-    gates = Gate.objects.prefetch_related(Prefetch("items", queryset=items))
+    """Every batch of ``plan`` in order, with tallies, blockers and next actions: a fixed number of queries."""
+    items = ChecklistItem.objects.only("pk", "gate_id", "evidence_required", "text").prefetch_related(
+        Prefetch("events", queryset=SignOff.objects.filter(action__in=SignOff.STATE_ACTIONS).select_related("user")),
+        Prefetch("evidence", queryset=Evidence.objects.only("pk", "item_id", "replaces_id")),
+    )
+    gates = Gate.objects.select_related("waived_by").prefetch_related(Prefetch("items", queryset=items))
     batches = list(
         plan.batches.order_by("number")
         .select_related("approved_by")
         .prefetch_related(Prefetch("gates", queryset=gates))
     )
+    overrides: dict[int, list[BatchEvent]] = {}
+    for event in _overrides().filter(batch__plan=plan):
+        overrides.setdefault(event.batch_id, []).append(event)
+        if event.related_batch_id:
+            overrides.setdefault(event.related_batch_id, []).append(event)
     previous = None
     summaries = []
     for batch in batches:
         batch.plan = plan
         batch._previous_batch = previous  # read by Batch.previous_batch()
         previous = batch
-        blockers = batch_blockers(batch)
+        for gate in batch.gates.all():
+            for item in gate.items.all():
+                item.state = item_state(item)
+                item.done = item.state.done
+        move = batch_move(batch)
         summaries.append(
-            BatchSummary(batch, gate_tally(batch.gates.all()), blockers, next_action(batch, user, blockers))
+            BatchSummary(
+                batch,
+                gate_tally(batch.gates.all()),
+                batch_blockers(batch),
+                next_action(batch, user, move),
+                overrides.get(batch.pk, []),
+            )
         )
     return summaries
 
@@ -223,27 +371,6 @@ def review_batches() -> QuerySet[Batch]:
     )
 
 
-def review_items() -> QuerySet[ChecklistItem]:
-    return ChecklistItem.objects.prefetch_related(
-        Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
-        Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")),
-    )
-
-
-def item_decorate(item: ChecklistItem, error: str = "", note: str = "") -> ChecklistItem:
-    """Derive the item's state from its prefetched history (``is_ticked`` would query per item)."""
-    item.history = list(item.events.all())
-    state_events = [e for e in item.history if e.action in SignOff.STATE_ACTIONS]
-    item.state_event = state_events[-1] if state_events else None
-    item.ticked = item.state_event is not None and item.state_event.action == SignOff.Action.TICK
-    evidence = list(item.evidence.all())
-    replaced = {e.replaces_id for e in evidence if e.replaces_id}
-    item.current_evidence = [e for e in evidence if e.pk not in replaced]
-    item.error = error
-    item.note_value = note
-    return item
-
-
 def previous_batch_for(batch: Batch) -> None:
     """Load the predecessor with its gates in two queries, for ``start_blockers``."""
     previous = (
@@ -266,16 +393,31 @@ class Review:
     tally: GateTally
     verdict: Verdict
     blockers: list[str]
+    move: Move | None
     action: NextAction | None
+    overrides: list[BatchEvent]
 
     @property
     def waivable_gates(self) -> list[Gate]:
-        """Gates a release manager may waive (``gate_waive`` has the final word)."""
-        return [
-            g
-            for g in self.gates
-            if g.kind != GateKind.MANUAL and not g.is_waived and g.state not in (GateState.PASSING, GateState.FAILING)
-        ]
+        """Gates a release manager may waive now (the gate decides: ``Gate.waiver_refusal``)."""
+        return [g for g in self.gates if g.can_be_waived]
+
+    @property
+    def waived_gates(self) -> list[Gate]:
+        return [g for g in self.gates if g.is_waived]
+
+    @property
+    def revocable_gates(self) -> list[Gate]:
+        return [g for g in self.gates if g.revocation_refusal() is None]
+
+    @property
+    def started_with_override(self) -> BatchEvent | None:
+        return next((e for e in self.overrides if e.batch_id == self.batch.pk), None)
+
+    @property
+    def overridden_by(self) -> list[BatchEvent]:
+        """Overrides that started a later batch before this one passed."""
+        return [e for e in self.overrides if e.related_batch_id == self.batch.pk]
 
 
 def review_for(batch: Batch, user) -> Review:
@@ -290,12 +432,14 @@ def review_for(batch: Batch, user) -> Review:
             prs_of_gate.setdefault(row.gate_link, []).append(pr)
     gates = list(batch.gates.all())
     for gate in gates:
+        gate.batch = batch  # the waiver rules read it; no query
         gate.bucket = gate_bucket(gate)
         gate.scope_prs = prs_of_gate.get(gate.pk, [])
         for item in gate.items.all():
-            item_decorate(item)
+            item_decorate(item, batch)
     tally = gate_tally(gates)
-    blockers = batch_blockers(batch)
+    move = batch_move(batch)
+    overrides = list(_overrides().filter(Q(batch=batch) | Q(related_batch=batch)))
     return Review(
         batch=batch,
         prs=list(prs.values()),
@@ -303,6 +447,8 @@ def review_for(batch: Batch, user) -> Review:
         manual_gates=[g for g in gates if g.kind == GateKind.MANUAL],
         tally=tally,
         verdict=batch_verdict(batch, tally),
-        blockers=blockers,
-        action=next_action(batch, user, blockers),
+        blockers=batch_blockers(batch),
+        move=move,
+        action=next_action(batch, user, move),
+        overrides=overrides,
     )

@@ -20,5 +20,7 @@ urlpatterns = [
     path(f"{BATCH}approve/", views.batch_transition, {"move": "approve"}, name="batch-approve"),
     path(f"{BATCH}prs/<int:pr_number>/link/", views.pr_link, name="pr-link"),
     path("gates/<int:pk>/waive/", views.gate_waive_view, name="gate-waive"),
+    path("gates/<int:pk>/revoke/", views.gate_revoke_view, name="gate-revoke"),
+    path("plans/<slug:slug>/settings/", views.plan_settings, name="plan-settings"),
     path("webhooks/github/", webhooks.github_webhook, name="github-webhook"),
 ]

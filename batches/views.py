@@ -12,23 +12,23 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from batches import review
-from batches.models import Batch, BatchState, Gate, GovernanceError, Plan, PlannedPR
+from batches.forms import PlanSettingsForm
+from batches.models import Batch, BatchState, Gate, GateKind, GovernanceError, Plan, PlannedPR, WaiverError
+from batches.plan_settings import gate_check_names_configure, plan_configure
 from batches.services import (
-    GateWaiveError,
     PlanImportError,
     PullRequestLinkError,
-    gate_waive,
     plan_import,
     plan_slug_for,
     planned_pr_link,
@@ -138,10 +138,54 @@ def plan_import_upload(request: HttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _ci_gates_for_settings(plan: Plan) -> list[Gate]:
+    """CI gates of the plan's open batches: their check names are set on the settings page."""
+    return list(
+        Gate.objects.filter(batch__plan=plan, kind=GateKind.CI)
+        .exclude(batch__state=BatchState.APPROVED)
+        .select_related("batch")
+        .order_by("batch__number", "position")
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def plan_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """A plan's integrations and the gates they add to every batch; release managers edit them here."""
+    plan = _plan_for(request, slug, "configure_plan")
+    ci_gates = _ci_gates_for_settings(plan)
+    form = PlanSettingsForm.for_plan(plan, data=request.POST if request.method == "POST" else None)
+    check_errors: dict[int, str] = {}
+    check_names = {}
+    if request.method == "POST":
+        for gate in ci_gates:
+            value = request.POST.get(f"check-{gate.pk}", gate.check_name).strip()
+            if len(value) > 200:
+                check_errors[gate.pk] = "Keep the check name under 200 characters."
+            check_names[gate.pk] = value
+        if form.is_valid() and not check_errors:
+            with transaction.atomic():
+                changes = plan_configure(plan=plan, by=request.user, values=form.cleaned_data)
+                renamed = gate_check_names_configure(plan=plan, check_names=check_names)
+            summary = "Saved the plan settings."
+            if renamed:
+                summary += f" {renamed} CI check name{'s' if renamed != 1 else ''} changed."
+            messages.success(request, " ".join([summary, *changes]))
+            return redirect("batches:plan-settings", slug=plan.slug)
+    for gate in ci_gates:
+        gate.value = check_names.get(gate.pk, gate.check_name)
+        gate.error = check_errors.get(gate.pk, "")
+    status = UNPROCESSABLE if request.method == "POST" else 200
+    return render(request, "batches/settings.html", {"plan": plan, "form": form, "ci_gates": ci_gates}, status=status)
+
+
 @require_GET
 def plan_overview(request: HttpRequest, slug: str) -> HttpResponse:
     plan = _plan_for(request, slug)
-    context = {"plan": plan, "summaries": review.plan_summaries(plan, request.user)}
+    context = {
+        "plan": plan,
+        "summaries": review.plan_summaries(plan, request.user),
+        "can": review.permissions_for(request.user),
+    }
     return live_response(request, "batches/plan.html", context)
 
 
@@ -176,13 +220,72 @@ TRANSITIONS = {"start": "start", "ready": "mark_ready", "approve": "approve"}
 DONE = {"start": "started", "ready": "marked ready for review", "approve": "approved"}
 
 
+def _confirm(
+    request: HttpRequest,
+    *,
+    title: str,
+    lead: str,
+    consequences: list[str],
+    action: str,
+    fields: dict[str, str],
+    confirm_label: str,
+    cancel_url: str,
+) -> HttpResponse:
+    """The confirmation step of an action that bends a rule (waive, override, revoke).
+
+    A plain page with a form that posts the same fields again plus ``confirmed``:
+    it works without JavaScript, and htmx-driven pages reach it by a normal submit.
+    """
+    context = {
+        "title": title,
+        "lead": lead,
+        "consequences": consequences,
+        "action": action,
+        "fields": fields,
+        "confirm_label": confirm_label,
+        "cancel_url": cancel_url,
+    }
+    return render(request, "batches/confirm.html", context)
+
+
+def _confirmed(request: HttpRequest) -> bool:
+    return request.POST.get("confirmed") == "yes"
+
+
 @require_POST
 def batch_transition(request: HttpRequest, slug: str, number: int, move: str) -> HttpResponse:
-    """Start, mark ready or approve a batch; a refusal shows the governance rule's sentence."""
+    """Start, mark ready or approve a batch; a refusal shows the governance rule's sentence.
+
+    Starting while the cadence says wait needs a written override reason and a
+    confirmation; the override is recorded on this batch and its predecessor.
+    """
     batch = _batch_for(request, slug, number, "change_batch_state")
+    override = request.POST.get("override_reason", "").strip() if move == "start" else ""
+    if override and not _confirmed(request):
+        previous_batch = batch.previous_batch()
+        blockers = batch.start_blockers()
+        if blockers and batch.state == BatchState.PLANNED:
+            return _confirm(
+                request,
+                title=f"Start Batch {batch.number} with an override?",
+                lead="The plan's cadence says this batch should wait: " + " ".join(blockers),
+                consequences=[
+                    f"Batch {batch.number} starts now, before Batch {previous_batch.number} has passed."
+                    if previous_batch
+                    else f"Batch {batch.number} starts now.",
+                    f"Your reason is recorded and shown on both batches and in their sign-off records: “{override}”.",
+                ],
+                action=request.path,
+                fields={"override_reason": override},
+                confirm_label=f"Start Batch {batch.number} anyway",
+                cancel_url=batch.get_absolute_url(),
+            )
     error = ""
     try:
-        getattr(batch, TRANSITIONS[move])(by=request.user)
+        if move == "start":
+            batch.start(by=request.user, override_reason=override)
+        else:
+            getattr(batch, TRANSITIONS[move])(by=request.user)
     except GovernanceError as exc:
         error = str(exc)
     if request.htmx:
@@ -192,7 +295,7 @@ def batch_transition(request: HttpRequest, slug: str, number: int, move: str) ->
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, f"Batch {batch.number} {DONE[move]}.")
+        messages.success(request, f"Batch {batch.number} {DONE[move]}" + (" with an override." if override else "."))
     return _back(request, batch.get_absolute_url())
 
 
@@ -236,24 +339,75 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
-# -- gate waivers (from the gates branch) --------------------------------------------
+# -- gate waivers --------------------------------------------------------------------
 
 
 def _get_gate_for(request: HttpRequest, pk: int, action: str) -> Gate:
     """The gate ``pk``, if the user may ``action`` it; 404 or PermissionDenied otherwise."""
-    gate = get_object_or_404(Gate.objects.select_related("batch__plan"), pk=pk)
     if not user_can(request.user, action):
         raise PermissionDenied(denial_reason(action))
-    return gate
+    return get_object_or_404(Gate.objects.select_related("batch__plan", "waived_by"), pk=pk)
 
 
 @require_POST
 def gate_waive_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Waive a gate with a written reason, after a confirmation that says what a waiver does and does not do."""
     gate = _get_gate_for(request, pk, "waive_gate")
+    reason = request.POST.get("reason", "").strip()
+    refusal = gate.waiver_refusal() or ("" if reason else "Write why the gate is being waived.")
+    if not refusal and not _confirmed(request):
+        batch = gate.batch
+        return _confirm(
+            request,
+            title=f"Waive the {gate.get_kind_display()} gate “{gate.label}”?",
+            lead=f"It is {gate.get_state_display().lower()} now. Your reason: “{reason}”.",
+            consequences=[
+                f"Batch {batch.number} can become ready without this gate passing; the gate shows as waived, "
+                "with your name and reason, on every page, in presenting mode and in the sign-off record.",
+                f"It does not count as passing for the plan's cadence: Batch {batch.number + 1} still waits for "
+                f"Batch {batch.number}'s CI and docs gates to pass, or for its approval.",
+                "If the gate later reports a failure, the waiver is lifted. You can revoke it at any time.",
+            ],
+            action=request.path,
+            fields={"reason": reason},
+            confirm_label="Waive this gate",
+            cancel_url=f"{batch.get_absolute_url()}#gate-{gate.pk}",
+        )
     try:
-        gate_waive(gate=gate, by=request.user, reason=request.POST.get("reason", ""))
-    except GateWaiveError as exc:
+        gate.waive(by=request.user, reason=reason)
+    except WaiverError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Waived “{gate.label}”.")
-    return redirect(gate.batch.get_absolute_url())
+    return redirect(f"{gate.batch.get_absolute_url()}#gate-{gate.pk}")
+
+
+@require_POST
+def gate_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revoke a gate's waiver with a written reason, after a confirmation."""
+    gate = _get_gate_for(request, pk, "waive_gate")
+    reason = request.POST.get("reason", "").strip()
+    refusal = gate.revocation_refusal() or ("" if reason else "Write why the waiver is being revoked.")
+    if not refusal and not _confirmed(request):
+        batch = gate.batch
+        return _confirm(
+            request,
+            title=f"Revoke the waiver on “{gate.label}”?",
+            lead=f"Waived by {gate.waived_by.get_username()}: “{gate.waiver_reason}”. Your reason: “{reason}”.",
+            consequences=[
+                f"The gate counts by its own state again ({gate.get_state_display().lower()}), so Batch "
+                f"{batch.number} needs it to pass before it can be marked ready or approved.",
+                "The revocation and your reason are kept in the gate's history and the sign-off record.",
+            ],
+            action=request.path,
+            fields={"reason": reason},
+            confirm_label="Revoke the waiver",
+            cancel_url=f"{batch.get_absolute_url()}#gate-{gate.pk}",
+        )
+    try:
+        gate.revoke_waiver(by=request.user, reason=reason)
+    except WaiverError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Revoked the waiver on “{gate.label}”.")
+    return redirect(f"{gate.batch.get_absolute_url()}#gate-{gate.pk}")

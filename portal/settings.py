@@ -192,6 +192,9 @@ CACHES = {
 GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com")
 GITHUB_TOKEN = env_str("GITHUB_TOKEN", None)
 GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET", None)
+# Where people see pull requests (the host of the URLs pasted to link them). By
+# default github.com, or the GitHub Enterprise host that GITHUB_API_URL names.
+GITHUB_WEB_URL = env_str("GITHUB_WEB_URL", None)
 RENDER_API_URL = env_str("RENDER_API_URL", "https://api.render.com/v1")
 RENDER_API_KEY = env_str("RENDER_API_KEY", None)
 SENTRY_URL = env_str("SENTRY_URL", "https://sentry.io")

@@ -33,6 +33,7 @@ from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from signoffs.models import ChecklistItem, Evidence
+from signoffs.services import manual_gate_refresh
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 THUMBNAIL_SIZE = (320, 320)
@@ -86,6 +87,8 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
             if replaces is not None:
                 _check_replaceable(item=item, replaces=replaces, fresh=True)
             evidence.save()
+            # A screenshot can complete a manual gate whose items are all ticked.
+            manual_gate_refresh(gate_id=item.gate_id)
             # robust: a thumbnail failure is logged, it must not fail an upload
             # that is already committed.
             transaction.on_commit(lambda pk=evidence.pk: _enqueue_thumbnail(pk), robust=True)

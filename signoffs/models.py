@@ -28,45 +28,61 @@ class ChecklistItem(models.Model):
     def __str__(self) -> str:
         return self.text
 
-    def latest_event(self) -> SignOff | None:
-        return self.events.filter(action__in=SignOff.STATE_ACTIONS).order_by("-sequence").first()
-
     @property
     def is_ticked(self) -> bool:
-        event = self.latest_event()
-        return event is not None and event.action == SignOff.Action.TICK
+        """Convenience for one item (two queries); pages use ``signoffs.itemstate.item_state`` over prefetched rows."""
+        from signoffs.itemstate import item_state
+
+        return item_state(self).ticked
 
 
 class SignOff(models.Model):
     """One event in a checklist item's history. Rows are only ever inserted.
 
-    The item's current state is its latest tick/untick event. ``sequence``
-    numbers the item's events; the unique constraint on (item, sequence) is the
-    database's guarantee that two concurrent writers cannot both think they
-    wrote event N.
+    The item's current state is its latest tick, untick or reset event
+    (``signoffs.itemstate.item_state``). ``sequence`` numbers the item's events;
+    the unique constraint on (item, sequence) is the database's guarantee that
+    two concurrent writers cannot both think they wrote event N.
+
+    People tick, untick and note. A plan re-import appends the other two: a
+    *reset* when the words someone ticked changed (or evidence became required),
+    so the item must be signed again, and an *amended* record for other changes
+    to an item that has history. Those carry the importing user when there is
+    one (a release manager in the browser) and none from the command line.
     """
 
     class Action(models.TextChoices):
         TICK = "tick", "Ticked"
         UNTICK = "untick", "Unticked"
         NOTE = "note", "Noted"
+        RESET = "reset", "Reset by plan re-import"
+        AMENDED = "amended", "Changed by plan re-import"
 
-    STATE_ACTIONS = (Action.TICK, Action.UNTICK)
+    STATE_ACTIONS = (Action.TICK, Action.UNTICK, Action.RESET)
+    USER_ACTIONS = (Action.TICK, Action.UNTICK, Action.NOTE)
 
     item = models.ForeignKey(ChecklistItem, on_delete=models.PROTECT, related_name="events")
     sequence = models.PositiveIntegerField()
     action = models.CharField(max_length=10, choices=Action)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="signoffs"
+    )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["item_id", "sequence"]
         verbose_name = "sign-off event"
-        constraints = [models.UniqueConstraint(fields=["item", "sequence"], name="signoff_sequence_unique_per_item")]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "sequence"], name="signoff_sequence_unique_per_item"),
+            # Only the plan re-import's records may lack a person.
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(action__in=["reset", "amended"]), name="signoff_user_signs"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} by {self.user} – {self.item}"
+        return f"{self.get_action_display()} by {self.user or 'plan re-import'} – {self.item}"
 
 
 def _evidence_name(instance: Evidence, filename: str) -> str:

@@ -56,7 +56,7 @@ def _item_response(request: HttpRequest, item: ChecklistItem, *, error: str = ""
     if request.htmx:
         fresh = review_items().select_related("gate__batch__plan").get(pk=item.pk)
         context = {
-            "item": item_decorate(fresh, error=error, note=note),
+            "item": item_decorate(fresh, fresh.gate.batch, error=error, note=note),
             "gate": fresh.gate,
             "batch": batch,
             "plan": batch.plan,

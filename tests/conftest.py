@@ -124,3 +124,25 @@ def stakeholder(db):
 def outsider(db):
     """Signed in, but in no Gatehouse role."""
     return UserFactory(username="otto", role=None)
+
+
+@pytest.fixture
+def journey(settings, sample_plan, release_manager, engineer, ops):
+    """The sample plan wired to the fake providers: see tests/journey.py."""
+    from tests.fake_providers import FakeProviders
+    from tests.journey import Journey
+
+    fake = FakeProviders().start()
+    settings.GITHUB_API_URL = fake.github_url
+    settings.GITHUB_WEB_URL = "https://github.com"
+    settings.RENDER_API_URL = fake.render_url
+    settings.SENTRY_URL = fake.sentry_url
+    settings.GITHUB_TOKEN = "ghp-test"
+    settings.RENDER_API_KEY = "rnd-test"
+    settings.SENTRY_AUTH_TOKEN = "sntrys-test"
+    settings.GITHUB_WEBHOOK_SECRET = "It's a Secret to Everybody"
+    settings.PROVIDER_TIMEOUT_SECONDS = 5
+    trip = Journey(fake=fake, plan=sample_plan, release_manager=release_manager, engineer=engineer, ops=ops)
+    trip.configure()
+    yield trip
+    fake.stop()

@@ -1,4 +1,7 @@
-"""Waiving a gate: the gate_waive service and the batches:gate-waive view."""
+"""Waivers: Gate.waive / revoke_waiver and the batches:gate-waive / gate-revoke views.
+
+Gate states come from the fake providers through a sync, never written directly.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +9,45 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from batches.gates import Outcome, gate_store
-from batches.models import GateEvent, GateEventAction, GateKind, GateState
-from batches.services import GateWaiveError, gate_waive
-from tests.factories import PASSWORD
+from batches.models import GateEvent, GateEventAction, GateKind, GateState, WaiverError
+from batches.review import gate_tally
+from batches.sync import batch_sync
+from tests.batches.conftest import REPO, SHA1, SHA2
+from tests.factories import PASSWORD, ChecklistItemFactory
 
 pytestmark = pytest.mark.django_db
 
 
+def ai_check(providers, conclusion, **output):
+    for sha in (SHA1, SHA2):
+        run = {"name": "claude-review", "status": "completed", "conclusion": conclusion}
+        if output:
+            run["output"] = output
+        providers.github_checks(REPO, sha, [run])
+
+
 @pytest.fixture
-def ai_gate(batch):
+def ai_gate(batch, open_prs):
+    """The AI reviewer timed out on both PRs: the gate says so after a sync."""
+    ai_check(open_prs, "timed_out")
+    batch_sync(batch=batch)
     gate = batch.gates.get(kind=GateKind.AI_REVIEW)
-    gate.record_result(state=GateState.REVIEWER_UNAVAILABLE, detail="PR #1: no AI review within 60 minutes")
+    assert gate.state == GateState.REVIEWER_UNAVAILABLE
     return gate
 
 
-def url(gate):
-    return reverse("batches:gate-waive", kwargs={"pk": gate.pk})
+def url(gate, name="gate-waive"):
+    return reverse(f"batches:{name}", kwargs={"pk": gate.pk})
 
 
-def test_waiving_records_who_and_why_in_history(ai_gate, release_manager):
-    gate_waive(gate=ai_gate, by=release_manager, reason="  Claude is rate limited all morning  ")
+def test_waiving_records_who_and_why_and_shows_as_waived(ai_gate, release_manager):
+    ai_gate.waive(by=release_manager, reason="  Claude is rate limited all morning  ")
     ai_gate.refresh_from_db()
     assert ai_gate.is_satisfied
-    assert ai_gate.waived_by == release_manager
-    assert ai_gate.waiver_reason == "Claude is rate limited all morning"
+    assert ai_gate.status == GateState.WAIVED
+    assert ai_gate.get_status_display() == "Waived"
+    assert ai_gate.state == GateState.REVIEWER_UNAVAILABLE  # what it evaluated to is kept
+    assert (ai_gate.waived_by, ai_gate.waiver_reason) == (release_manager, "Claude is rate limited all morning")
     event = GateEvent.objects.get(action=GateEventAction.WAIVED)
     assert (event.by, event.reason, event.state) == (
         release_manager,
@@ -39,44 +56,126 @@ def test_waiving_records_who_and_why_in_history(ai_gate, release_manager):
     )
 
 
+def test_a_waived_gate_has_its_own_count_in_the_tally(batch, ai_gate, release_manager):
+    before = gate_tally(batch.gates.all())
+    ai_gate.waive(by=release_manager, reason="reviewer down")
+    after = gate_tally(batch.gates.all())
+    assert (before.waived, after.waived) == (0, 1)
+    assert after.failing == before.failing - 1  # reviewer-unavailable counted as failing before
+    assert after.outstanding == before.outstanding - 1
+    assert ("waived", 1, 20.0) in after.segments()
+
+
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_an_empty_reason_is_refused_and_nothing_changes(ai_gate, release_manager, reason):
-    with pytest.raises(GateWaiveError, match="Write why the gate is being waived"):
-        gate_waive(gate=ai_gate, by=release_manager, reason=reason)
+    with pytest.raises(WaiverError, match="Write why the gate is being waived"):
+        ai_gate.waive(by=release_manager, reason=reason)
     ai_gate.refresh_from_db()
     assert not ai_gate.is_waived
     assert not GateEvent.objects.filter(action=GateEventAction.WAIVED).exists()
 
 
 @pytest.mark.parametrize(
-    ("state", "message"),
-    [(GateState.FAILING, "a finding to fix"), (GateState.PASSING, "nothing to waive")],
+    ("conclusion", "message"),
+    [("failure", "a finding to fix"), ("success", "nothing to waive")],
 )
-def test_failing_or_passing_gates_cannot_be_waived(ai_gate, release_manager, state, message):
-    ai_gate.record_result(state=state)
-    with pytest.raises(GateWaiveError, match=message):
-        gate_waive(gate=ai_gate, by=release_manager, reason="because")
+def test_failing_or_passing_gates_cannot_be_waived(batch, open_prs, release_manager, conclusion, message):
+    ai_check(open_prs, conclusion)
+    batch_sync(batch=batch)
+    gate = batch.gates.get(kind=GateKind.AI_REVIEW)
+    assert gate.waiver_refusal() is not None
+    with pytest.raises(WaiverError, match=message):
+        gate.waive(by=release_manager, reason="because")
 
 
-def test_findings_after_a_waiver_lift_it(ai_gate, release_manager):
-    gate_waive(gate=ai_gate, by=release_manager, reason="reviewer down")
-    ai_gate.refresh_from_db()
-    gate_store(gate=ai_gate, outcome=Outcome(state=GateState.FAILING, detail="PR #1: claude[bot] requested changes"))
+def test_manual_gates_and_planned_batches_cannot_be_waived(batch, plan, release_manager):
+    manual = ChecklistItemFactory(gate__batch=batch).gate
+    with pytest.raises(WaiverError, match="signed off item by item"):
+        manual.waive(by=release_manager, reason="trust me")
+    from tests.factories import BatchFactory, GateFactory
+
+    later = GateFactory(batch=BatchFactory(plan=plan, number=2), kind=GateKind.CI, state=GateState.NEEDS_CONFIG)
+    with pytest.raises(WaiverError, match="only the gates of a batch in progress can be waived"):
+        later.waive(by=release_manager, reason="not yet")
+
+
+def test_findings_after_a_waiver_lift_it(batch, ai_gate, open_prs, release_manager):
+    ai_gate.waive(by=release_manager, reason="reviewer down")
+    open_prs.github_reviews(REPO, 11, [{"login": "claude[bot]", "state": "CHANGES_REQUESTED", "commit_id": SHA1}])
+    batch_sync(batch=batch)
     ai_gate.refresh_from_db()
     assert not ai_gate.is_waived
-    assert not ai_gate.is_satisfied
+    assert ai_gate.status == GateState.FAILING
     actions = list(ai_gate.events.values_list("action", flat=True))
-    assert actions == [GateEventAction.WAIVED, GateEventAction.WAIVER_LIFTED, GateEventAction.STATE_CHANGED]
+    assert actions[-3:] == [GateEventAction.WAIVED, GateEventAction.WAIVER_LIFTED, GateEventAction.STATE_CHANGED]
+    assert "reported findings" in ai_gate.events.get(action=GateEventAction.WAIVER_LIFTED).detail
 
 
-def test_release_manager_waives_through_the_view(client, ai_gate, release_manager):
+def test_a_real_failure_lifts_any_waiver(batch, open_prs, release_manager):
+    """A stale CI gate (GitHub down) is waived; when CI then reports a failure the waiver goes."""
+    open_prs.raw(f"/github/repos/{REPO}/commits/{SHA1}/check-runs", "down", status=503)
+    batch_sync(batch=batch)
+    ci = batch.gates.get(kind=GateKind.CI)
+    assert ci.state == GateState.STALE
+    ci.waive(by=release_manager, reason="GitHub incident, see githubstatus.com")
+    for sha in (SHA1, SHA2):
+        open_prs.github_checks(REPO, sha, [{"name": "pytest", "status": "completed", "conclusion": "failure"}])
+    batch_sync(batch=batch)
+    ci.refresh_from_db()
+    assert (ci.state, ci.is_waived) == (GateState.FAILING, False)
+
+
+def test_a_gate_that_passes_after_its_waiver_shows_passing(batch, ai_gate, open_prs, release_manager):
+    ai_gate.waive(by=release_manager, reason="reviewer down")
+    ai_check(open_prs, "success")
+    batch_sync(batch=batch)
+    ai_gate.refresh_from_db()
+    assert (ai_gate.status, ai_gate.is_waived) == (GateState.PASSING, True)
+
+
+def test_revoking_a_waiver_is_audited_and_the_gate_counts_again(ai_gate, release_manager):
+    ai_gate.waive(by=release_manager, reason="reviewer down")
+    with pytest.raises(WaiverError, match="Write why the waiver is being revoked"):
+        ai_gate.revoke_waiver(by=release_manager, reason=" ")
+    ai_gate.revoke_waiver(by=release_manager, reason="Claude is back; let it review")
+    ai_gate.refresh_from_db()
+    assert not ai_gate.is_waived
+    assert ai_gate.status == GateState.REVIEWER_UNAVAILABLE
+    assert not ai_gate.is_satisfied
+    event = ai_gate.events.get(action=GateEventAction.WAIVER_REVOKED)
+    assert (event.by, event.reason) == (release_manager, "Claude is back; let it review")
+    with pytest.raises(WaiverError, match="not waived"):
+        ai_gate.revoke_waiver(by=release_manager, reason="again")
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+def test_waiving_asks_for_confirmation_first(client, ai_gate, release_manager):
     client.login(username=release_manager.username, password=PASSWORD)
     response = client.post(url(ai_gate), {"reason": "Anthropic outage, see status page"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Waive the AI review gate" in page
+    assert "does not count as passing for the plan&#x27;s cadence" in page
+    assert 'name="confirmed" value="yes"' in page
+    assert 'value="Anthropic outage, see status page"' in page
+    ai_gate.refresh_from_db()
+    assert not ai_gate.is_waived
+
+
+def test_release_manager_waives_after_confirming(client, ai_gate, release_manager):
+    client.login(username=release_manager.username, password=PASSWORD)
+    response = client.post(url(ai_gate), {"reason": "Anthropic outage, see status page", "confirmed": "yes"})
     assert response.status_code == 302
-    assert response.url == ai_gate.batch.get_absolute_url()
+    assert response.url == f"{ai_gate.batch.get_absolute_url()}#gate-{ai_gate.pk}"
     ai_gate.refresh_from_db()
     assert ai_gate.waiver_reason == "Anthropic outage, see status page"
     assert [str(m) for m in get_messages(response.wsgi_request)] == [f"Waived “{ai_gate.label}”."]
+    page = client.get(ai_gate.batch.get_absolute_url()).content.decode()
+    assert 'class="badge badge--waived">Waived<' in page
+    assert "Anthropic outage, see status page" in page
+    assert "1 waived" in page
 
 
 def test_view_shows_the_refusal_and_changes_nothing(client, ai_gate, release_manager):
@@ -88,22 +187,38 @@ def test_view_shows_the_refusal_and_changes_nothing(client, ai_gate, release_man
     assert not ai_gate.is_waived
 
 
-@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
-def test_other_roles_are_forbidden(client, ai_gate, request, persona):
-    user = request.getfixturevalue(persona)
-    client.login(username=user.username, password=PASSWORD)
-    assert client.post(url(ai_gate), {"reason": "please"}).status_code == 403
+def test_release_manager_revokes_after_confirming(client, ai_gate, release_manager):
+    ai_gate.waive(by=release_manager, reason="reviewer down")
+    client.login(username=release_manager.username, password=PASSWORD)
+    first = client.post(url(ai_gate, "gate-revoke"), {"reason": "reviewer is back"})
+    assert first.status_code == 200
+    assert "Revoke the waiver" in first.content.decode()
+    ai_gate.refresh_from_db()
+    assert ai_gate.is_waived
+    done = client.post(url(ai_gate, "gate-revoke"), {"reason": "reviewer is back", "confirmed": "yes"})
+    assert done.status_code == 302
     ai_gate.refresh_from_db()
     assert not ai_gate.is_waived
 
 
-def test_anonymous_is_sent_to_login_and_get_is_not_allowed(client, ai_gate, release_manager):
-    response = client.post(url(ai_gate), {"reason": "x"})
+@pytest.mark.parametrize("name", ["gate-waive", "gate-revoke"])
+@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
+def test_other_roles_are_forbidden(client, ai_gate, request, persona, name):
+    user = request.getfixturevalue(persona)
+    client.login(username=user.username, password=PASSWORD)
+    assert client.post(url(ai_gate, name), {"reason": "please", "confirmed": "yes"}).status_code == 403
+    ai_gate.refresh_from_db()
+    assert not ai_gate.is_waived
+
+
+@pytest.mark.parametrize("name", ["gate-waive", "gate-revoke"])
+def test_anonymous_is_sent_to_login_and_get_is_not_allowed(client, ai_gate, release_manager, name):
+    response = client.post(url(ai_gate, name), {"reason": "x"})
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
     client.login(username=release_manager.username, password=PASSWORD)
-    assert client.get(url(ai_gate)).status_code == 405
-    assert client.post(reverse("batches:gate-waive", kwargs={"pk": 99999}), {"reason": "x"}).status_code == 404
+    assert client.get(url(ai_gate, name)).status_code == 405
+    assert client.post(reverse(f"batches:{name}", kwargs={"pk": 99999}), {"reason": "x"}).status_code == 404
 
 
 def test_csrf_is_enforced(ai_gate, release_manager):
@@ -111,6 +226,6 @@ def test_csrf_is_enforced(ai_gate, release_manager):
 
     client = Client(enforce_csrf_checks=True)
     client.login(username=release_manager.username, password=PASSWORD)
-    assert client.post(url(ai_gate), {"reason": "x"}).status_code == 403
+    assert client.post(url(ai_gate), {"reason": "x", "confirmed": "yes"}).status_code == 403
     ai_gate.refresh_from_db()
     assert not ai_gate.is_waived
