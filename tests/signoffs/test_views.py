@@ -178,6 +178,23 @@ def test_htmx_upload_returns_the_row_with_the_preview(screenshot_item, ops):
     assert 'value="tick"' not in html
 
 
+def test_a_rotated_phone_photo_is_laid_out_upright(screenshot_item, ops, stakeholder):
+    # Stored landscape, EXIF orientation 6: upright it is a 300 × 500 portrait photo.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 300), (200, 30, 30)).save(buffer, "JPEG", exif=exif.tobytes())
+    photo = SimpleUploadedFile("IMG_0042.jpg", buffer.getvalue(), content_type="image/jpeg")
+    response = client_for(ops).post(upload_url(screenshot_item), {"file": photo}, **HTMX)
+    assert response.status_code == 200
+    evidence = Evidence.objects.get(item=screenshot_item)
+    with evidence.file.open("rb") as stored, Image.open(stored) as image:
+        assert image.size == (300, 500)
+    page = client_for(stakeholder).get(screenshot_item.gate.batch.get_absolute_url()).content.decode()
+    for html in (response.content.decode(), page):
+        assert 'loading="lazy" width="300" height="500">' in html
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_a_rejected_upload_shows_why_and_stores_nothing(screenshot_item, ops, htmx):
     bogus = SimpleUploadedFile("notes.png", b"this is not an image", content_type="image/png")
