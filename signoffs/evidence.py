@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from batches.models import Batch, BatchState
 from signoffs.models import ChecklistItem, Evidence
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -53,12 +54,17 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
     Raises :class:`EvidenceRejected` with a sentence for the uploader when the
     file is not acceptable; then nothing is stored and no row is written.
     ``replaces`` is an earlier, not yet replaced file of the same item: it stays
-    in the history and the new row points back at it.
+    in the history and the new row points back at it. An approved batch's
+    evidence is final, as its ticks are (``signoff_record``): nothing is added
+    or replaced once the batch is approved.
 
     Call it outside any long transaction: the stored file is written before the
     row, and is removed again if the row cannot be written here, but a rollback
     of an outer transaction cannot be observed.
     """
+    # Cheap refusals first, before the upload is decoded; both are decided
+    # again under the locks below, from the rows as they are then.
+    _check_open(_batch_of(item))
     if replaces is not None:
         _check_replaceable(item=item, replaces=replaces)
     checked = evidence_check(upload)
@@ -86,6 +92,11 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
         evidence.file.save("evidence", File(encoded), save=False)
     try:
         with transaction.atomic():
+            # The batch row first (top-down, the order plan re-import writes in):
+            # Batch.approve() locks the same row, so an approval either waits for
+            # this upload to commit or has committed and is seen here; no file
+            # lands on a batch after its approval.
+            _check_open(_batch_of(item, lock=True))
             # Serialise writers on the item so the replacement checks below see
             # every committed replacement (the OneToOne constraint backs this up).
             ChecklistItem.objects.select_for_update().filter(pk=item.pk).first()
@@ -107,6 +118,18 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
 def evidence_replace(*, old: Evidence, upload, by, note: str = "") -> Evidence:
     """Upload a new file for ``old``'s item that supersedes ``old`` (which is kept)."""
     return evidence_add(item=old.item, upload=upload, by=by, replaces=old, note=note)
+
+
+def _batch_of(item: ChecklistItem, *, lock: bool = False) -> Batch:
+    # Read fresh (the caller's item may be stale), and lock only the batch row:
+    # without of=self PostgreSQL would also lock the gate and item rows joined here.
+    batches = Batch.objects.select_for_update(of=("self",)) if lock else Batch.objects
+    return batches.only("number", "state").get(gates__items=item.pk)
+
+
+def _check_open(batch: Batch) -> None:
+    if batch.state == BatchState.APPROVED:
+        raise EvidenceRejected(f"Batch {batch.number} is approved; its evidence is final. Add a note instead.")
 
 
 def _check_replaceable(*, item: ChecklistItem, replaces: Evidence, fresh: bool = False) -> None:

@@ -344,3 +344,65 @@ def test_png_chunk_helper_builds_what_pillow_reads():
     )
     with Image.open(io.BytesIO(png)) as image:
         assert image.size == (3, 2)
+
+
+# -- an approved batch's evidence is final ---------------------------------------------------------
+
+
+def test_evidence_for_an_approved_batch_is_refused_and_nothing_is_stored(db, ops):
+    from batches.models import BatchState
+    from tests.factories import BatchFactory, ChecklistItemFactory
+
+    # Setup only: the lifecycle cannot approve a batch whose manual gate has no way to pass yet.
+    item = ChecklistItemFactory(gate__batch=BatchFactory(state=BatchState.APPROVED, number=7))
+    with pytest.raises(EvidenceRejected, match=r"^Batch 7 is approved; its evidence is final\. Add a note instead\.$"):
+        evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+
+
+@pytest.fixture
+def batch_in_review(db):
+    """A batch waiting for its approval (the state is setup, as above); the tests approve it themselves."""
+    from batches.models import BatchState
+    from tests.factories import BatchFactory
+
+    return BatchFactory(state=BatchState.READY_FOR_REVIEW, number=4)
+
+
+def test_replacing_evidence_once_the_batch_is_approved_is_refused(batch_in_review, ops, release_manager):
+    from tests.factories import ChecklistItemFactory
+
+    item = ChecklistItemFactory(gate__batch=batch_in_review, evidence_required=True)
+    first = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    batch_in_review.approve(by=release_manager)
+    with pytest.raises(EvidenceRejected, match=r"^Batch 4 is approved; its evidence is final"):
+        evidence_replace(old=first, upload=upload(image_bytes("JPEG")), by=ops, note="Better shot")
+    assert list(Evidence.objects.values_list("pk", flat=True)) == [first.pk]
+    assert [p.name for p in stored_files()] == [first.file.name]
+
+
+def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
+    batch_in_review, ops, release_manager, monkeypatch, django_capture_on_commit_callbacks
+):
+    import signoffs.evidence
+    from tests.factories import ChecklistItemFactory
+
+    item = ChecklistItemFactory(gate__batch=batch_in_review)
+    check = signoffs.evidence.evidence_check
+
+    def approved_meanwhile(upload_):
+        checked = check(upload_)
+        batch_in_review.approve(by=release_manager)
+        return checked
+
+    monkeypatch.setattr(signoffs.evidence, "evidence_check", approved_meanwhile)
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(EvidenceRejected, match=r"^Batch 4 is approved; its evidence is final"),
+    ):
+        evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    # The re-encoded copy had been written by then; it is removed again.
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+    assert callbacks == []

@@ -206,6 +206,30 @@ def test_a_rejected_upload_shows_why_and_stores_nothing(screenshot_item, ops, ht
     assert not Evidence.objects.exists()
 
 
+@pytest.mark.parametrize("htmx", [False, True])
+def test_an_upload_to_an_approved_batch_is_refused_and_stores_nothing(ops, htmx):
+    from batches.models import BatchState
+    from tests.factories import BatchFactory, ChecklistItemFactory
+    from tests.signoffs.conftest import stored_files
+
+    # Setup only: the lifecycle cannot approve a batch whose manual gate has no way to pass yet.
+    item = ChecklistItemFactory(
+        gate__batch=BatchFactory(state=BatchState.APPROVED, number=5), text="Render dashboard", evidence_required=True
+    )
+    response = client_for(ops).post(upload_url(item), {"file": png()}, follow=not htmx, **(HTMX if htmx else {}))
+    html = response.content.decode()
+    refusal = "Batch 5 is approved; its evidence is final. Add a note instead."
+    if htmx:
+        assert response.status_code == 422
+        assert f'<li class="row item" id="item-{item.pk}">' in html
+        assert f'<p class="error" role="alert">{refusal}</p>' in html
+    else:
+        assert response.redirect_chain[-1][0].endswith(f"#item-{item.pk}")
+        assert f"“Render dashboard”: {refusal}" in html
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+
+
 def test_upload_without_a_file_says_so(screenshot_item, ops):
     response = client_for(ops).post(upload_url(screenshot_item), {}, **HTMX)
     assert response.status_code == 422
