@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,12 +94,34 @@ def _item_state(item: ChecklistItem) -> str:
 # -- Markdown ----------------------------------------------------------------------
 
 
+# Data reaches the Markdown as literal text. Each character that would mean
+# something is escaped with CommonMark's backslash (defined for every ASCII
+# punctuation character) and nothing else is touched, so the file still reads
+# as plain text:
+#   \        the escape character itself
+#   < >      raw HTML and autolinks: <script>, <http://…>
+#   [ ]      links, images and link reference definitions: [x](…), ![](…)
+#   `        code spans
+#   * ~      emphasis and GFM strikethrough
+#   _        emphasis, except inside a word (snake_case can neither open nor close it)
+#   |        the end of a GFM table cell
+#   &        only where it starts an entity reference (&amp; &#60; &#x3C;): a bare & is literal
+#   # …end   a heading's closing sequence, which a renderer would drop from the title
+_MD_ESCAPE = re.compile(
+    r"""
+    [\\<>\[\]`*~|]
+    | (?<![^\W_])_ | _(?![^\W_])
+    | &(?=[A-Za-z][A-Za-z0-9]*;|\#[0-9]+;|\#[xX][0-9A-Fa-f]+;)
+    | \#(?=\#*$)
+    """,
+    re.VERBOSE,
+)
+
+
 def _md(text: object) -> str:
-    """One table cell: no raw HTML, no table breaks, one line."""
-    value = str(text if text is not None else "")
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = value.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    return " ".join(value.split()) or "—"
+    """Data for one table cell or the title: literal text on one line, never markup, HTML or a table break."""
+    value = " ".join(str(text if text is not None else "").split())
+    return _MD_ESCAPE.sub(lambda match: "\\" + match[0], value) or "—"
 
 
 def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str:

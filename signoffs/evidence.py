@@ -11,8 +11,11 @@ What an upload must survive before it is stored:
    header, before any pixel is decoded) and it decodes completely.
 
 What is stored is a fresh encoding written by Pillow with no metadata carried
-over, so EXIF/GPS, text chunks and appended payloads are gone. Both hashes are
-recorded: the original's (what the uploader had) and the stored file's.
+over, so EXIF/GPS, text chunks and appended payloads are gone. The EXIF
+orientation of a JPEG or WebP is baked into the pixels first, so the stored copy
+is upright, and the width and height recorded are the stored copy's (a phone's
+portrait photo: the upload's swapped). Both hashes are recorded: the original's
+(what the uploader had) and the stored file's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
@@ -32,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from batches.models import Batch, BatchState
 from signoffs.models import ChecklistItem, Evidence
 from signoffs.services import manual_gate_refresh
 
@@ -50,28 +55,35 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
     Raises :class:`EvidenceRejected` with a sentence for the uploader when the
     file is not acceptable; then nothing is stored and no row is written.
     ``replaces`` is an earlier, not yet replaced file of the same item: it stays
-    in the history and the new row points back at it.
+    in the history and the new row points back at it. An approved batch's
+    evidence is final, as its ticks are (``signoff_record``): nothing is added
+    or replaced once the batch is approved.
 
     Call it outside any long transaction: the stored file is written before the
     row, and is removed again if the row cannot be written here, but a rollback
     of an outer transaction cannot be observed.
     """
+    # Cheap refusals first, before the upload is decoded; both are decided
+    # again under the locks below, from the rows as they are then.
+    _check_open(_batch_of(item))
     if replaces is not None:
         _check_replaceable(item=item, replaces=replaces)
     checked = evidence_check(upload)
     with tempfile.TemporaryFile(prefix="gatehouse-evidence-") as encoded:
-        stored_sha, stored_size = checked.reencode_into(encoded)
+        stored = checked.reencode_into(encoded)
         evidence = Evidence(
             item=item,
             uploaded_by=by,
             original_name=_display_name(getattr(upload, "name", None)),
             format=checked.format,
-            width=checked.width,
-            height=checked.height,
+            # The stored file's dimensions: a photo turned upright from its EXIF
+            # orientation is recorded (and laid out by <img>) as it is stored.
+            width=stored.width,
+            height=stored.height,
             original_size=checked.size,
-            stored_size=stored_size,
+            stored_size=stored.size,
             original_sha256=checked.sha256,
-            stored_sha256=stored_sha,
+            stored_sha256=stored.sha256,
             replaces=replaces,
             note=note.strip(),
         )
@@ -81,6 +93,11 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
         evidence.file.save("evidence", File(encoded), save=False)
     try:
         with transaction.atomic():
+            # The batch row first (top-down, the order plan re-import writes in):
+            # Batch.approve() locks the same row, so an approval either waits for
+            # this upload to commit or has committed and is seen here; no file
+            # lands on a batch after its approval.
+            _check_open(_batch_of(item, lock=True))
             # Serialise writers on the item so the replacement checks below see
             # every committed replacement (the OneToOne constraint backs this up).
             ChecklistItem.objects.select_for_update().filter(pk=item.pk).first()
@@ -106,6 +123,18 @@ def evidence_replace(*, old: Evidence, upload, by, note: str = "") -> Evidence:
     return evidence_add(item=old.item, upload=upload, by=by, replaces=old, note=note)
 
 
+def _batch_of(item: ChecklistItem, *, lock: bool = False) -> Batch:
+    # Read fresh (the caller's item may be stale), and lock only the batch row:
+    # without of=self PostgreSQL would also lock the gate and item rows joined here.
+    batches = Batch.objects.select_for_update(of=("self",)) if lock else Batch.objects
+    return batches.only("number", "state").get(gates__items=item.pk)
+
+
+def _check_open(batch: Batch) -> None:
+    if batch.state == BatchState.APPROVED:
+        raise EvidenceRejected(f"Batch {batch.number} is approved; its evidence is final. Add a note instead.")
+
+
 def _check_replaceable(*, item: ChecklistItem, replaces: Evidence, fresh: bool = False) -> None:
     if fresh:
         replaces = Evidence.objects.get(pk=replaces.pk)
@@ -121,21 +150,35 @@ def _enqueue_thumbnail(evidence_id: int) -> None:
     make_evidence_thumbnail.delay(evidence_id)
 
 
+@dataclass(frozen=True)
+class StoredImage:
+    """What was written by :meth:`CheckedImage.reencode_into`."""
+
+    sha256: str
+    size: int
+    width: int
+    height: int
+
+
 class CheckedImage:
-    """An upload that passed every check, open and decoded, ready to re-encode."""
+    """An upload that passed every check, open and decoded, ready to re-encode.
+
+    It has no width and height of its own on purpose: the stored copy's can
+    differ from the upload's (turned upright from its EXIF orientation), and
+    what is recorded is the stored copy's, from :meth:`reencode_into`.
+    """
 
     def __init__(self, *, image: Image.Image, size: int, sha256: str) -> None:
         self.image = image
         self.format: str = image.format or ""
-        self.width, self.height = image.size
         self.size = size
         self.sha256 = sha256
 
-    def reencode_into(self, out: IO[bytes]) -> tuple[str, int]:
-        """Write a metadata-free encoding to ``out``; return its SHA-256 and size."""
+    def reencode_into(self, out: IO[bytes]) -> StoredImage:
+        """Write a metadata-free encoding to ``out``; return its SHA-256, size and pixel dimensions."""
         image = self.image
         try:
-            _reencode(image, self.format, out)
+            width, height = _reencode(image, self.format, out)
         finally:
             image.close()
         out.seek(0)
@@ -144,7 +187,7 @@ class CheckedImage:
         while chunk := out.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
-        return digest.hexdigest(), size
+        return StoredImage(sha256=digest.hexdigest(), size=size, width=width, height=height)
 
 
 def evidence_check(upload) -> CheckedImage:
@@ -410,8 +453,11 @@ def _second_handle(upload) -> Iterator[IO[bytes]]:
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 
 
-def _reencode(image: Image.Image, image_format: str, out: IO[bytes]) -> None:
+def _reencode(image: Image.Image, image_format: str, out: IO[bytes]) -> tuple[int, int]:
     """Encode ``image`` afresh into ``out`` with nothing but pixels (and transparency).
+
+    Returns the encoded image's (width, height): swapped from the upload's when
+    an EXIF orientation of 5 to 8 was baked into the pixels.
 
     Memory: the decoded bitmap exists once; conversions happen only when the
     mode cannot be written as it is, and the encoder streams to ``out``.
@@ -442,6 +488,7 @@ def _reencode(image: Image.Image, image_format: str, out: IO[bytes]) -> None:
         # Level 3: within 1% of level 6 on noisy images and 8% on screenshots, at a
         # third to a quarter of the time (bench/evidence_upload.py).
         image.save(out, "PNG", compress_level=3)
+    return image.size
 
 
 def _display_name(name: str | None) -> str:

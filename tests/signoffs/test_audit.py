@@ -4,6 +4,7 @@ import csv
 import io
 
 import pytest
+from markdown_it import MarkdownIt
 
 from signoffs.audit import CSV_COLUMNS, audit_batch, audit_csv, audit_markdown
 from signoffs.evidence import evidence_add
@@ -45,8 +46,75 @@ def test_markdown_cells_cannot_break_the_table_or_inject_html(db, engineer):
     batch = audit_batch(slug=item.gate.batch.plan.slug, number=item.gate.batch.number)
     text = audit_markdown(batch)
     assert "Item \\| with pipe" in text
-    assert "line one line two &lt;script&gt;x&lt;/script&gt;" in text
+    assert "line one line two \\<script\\>x\\</script\\>" in text
     assert "<script>" not in text
+
+
+# What a renderer does with the record: CommonMark with raw HTML allowed (its default) plus GFM tables.
+RENDERER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+HOSTILE = (
+    "[x](javascript:alert(1)) ![](http://evil/x.png) <script>alert(1)</script> "
+    "<img src=x onerror=alert(1)> <http://evil/auto> [ref]: http://evil/r &amp; &#60;b&#62; "
+    "*em* _em_ ~~del~~ `code` | a\\|b \\ #"
+)
+
+
+def _table_widths(markdown: str) -> list[list[int]]:
+    """For each rendered table: the number of cells in each of its rows."""
+    tables: list[list[int]] = []
+    for token in RENDERER.parse(markdown):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            tables[-1].append(0)
+        elif token.type in ("th_open", "td_open"):
+            tables[-1][-1] += 1
+    return tables
+
+
+def test_markdown_from_hostile_data_renders_as_literal_text(db, engineer, ops, release_manager):
+    from batches.models import GateKind
+    from batches.services import gate_waive
+    from tests.factories import BatchFactory, GateFactory
+
+    batch = BatchFactory(plan__title=f"Plan {HOSTILE}", title=f"Batch {HOSTILE}")
+    ci = GateFactory(batch=batch, key="ci", label=f"Label {HOSTILE}", detail=f"Detail {HOSTILE}")
+    gate_waive(gate=ci, by=release_manager, reason=f"Waiver {HOSTILE}")
+    manual = GateFactory(batch=batch, key="manual", kind=GateKind.MANUAL, label="Manual")
+    item = ChecklistItemFactory(gate=manual, text=f"Item {HOSTILE}")
+    signoff_record(item=item, user=engineer, action="note", note=f"Note {HOSTILE}\nsecond line")
+    # A file name keeps no directory part, so this one has no slash.
+    file_name = "[x](javascript:alert(1)) ![](evil.png) <img src=x onerror=alert(1)> &amp; *em* | _x_.png"
+    evidence_add(item=item, upload=upload(image_bytes("PNG"), name=file_name), by=ops)
+
+    markdown = audit_markdown(audit_batch(slug=batch.plan.slug, number=batch.number))
+    html = RENDERER.render(markdown)
+
+    # (The record's own <code> spans hold slugs and hashes only.)
+    for produced in ("<a", "<img", "<script", "<b>", "<em>", "<s>", "<code>code</code>"):
+        assert produced not in html
+    # Every place the data went shows it as written: titles, gate label, detail and waiver, item, note, file name.
+    literal = (
+        "[x](javascript:alert(1)) ![](http://evil/x.png) &lt;script&gt;alert(1)&lt;/script&gt; "
+        "&lt;img src=x onerror=alert(1)&gt; &lt;http://evil/auto&gt; [ref]: http://evil/r &amp;amp; "
+        "&amp;#60;b&amp;#62; *em* _em_ ~~del~~ `code` | a\\|b \\ #"
+    )
+    for where in ("Plan ", "Batch ", "Label ", "Detail ", "Waiver ", "Item ", "Note "):
+        assert where + literal in html, where
+    assert "[x](javascript:alert(1)) ![](evil.png) &lt;img src=x onerror=alert(1)&gt; &amp;amp; *em* | _x_.png" in html
+    assert "second line" in html
+    # No table lost or gained a column.
+    assert [set(rows) for rows in _table_widths(markdown)] == [{6}, {7}, {4}, {10}]
+
+
+def test_markdown_title_reads_as_written(sample_plan):
+    markdown = audit_markdown(audit_batch(slug=sample_plan.slug, number=2))
+    title = markdown.splitlines()[0]
+    assert title.endswith("— Batch 2: Deployment & Observability Hardening")
+    assert "&amp;" not in title
+    # Rendered, the heading reads the same (an HTML renderer escapes the & itself).
+    assert RENDERER.render(title).endswith("— Batch 2: Deployment &amp; Observability Hardening</h1>\n")
 
 
 def test_csv_has_every_record_and_neutralises_formulas(audited_batch):

@@ -143,3 +143,55 @@ def test_two_simultaneous_replacements_of_one_file_leave_one_and_no_orphan_file(
     assert Evidence.objects.get(replaces=first) == winners[0]
     originals = {e.file.name for e in Evidence.objects.filter(item=item)}
     assert {p.name for p in stored_files() if p.parent.name != "thumbs"} == originals  # the loser's file is gone
+
+
+def test_an_upload_racing_an_approval_is_refused_once_the_approval_commits(people):
+    from django.db import transaction
+
+    from batches.models import Batch, BatchState
+    from signoffs.evidence import EvidenceRejected, evidence_add
+    from signoffs.models import Evidence
+    from tests.factories import BatchFactory
+    from tests.signoffs.conftest import image_bytes, stored_files, upload
+
+    # Setup only (the lifecycle has no way yet to pass a manual gate): a batch waiting for approval.
+    batch = BatchFactory(state=BatchState.READY_FOR_REVIEW, number=6)
+    item = ChecklistItemFactory(key="approval-race", gate__batch=batch)
+    approved = threading.Event()
+    results: dict[str, object] = {}
+
+    def approve() -> None:
+        try:
+            with transaction.atomic():
+                Batch.objects.get(pk=batch.pk).approve(by=people[0])
+                approved.set()
+                # Written, not yet committed: the upload reads the batch as ready for review,
+                # decodes and stores its file, and must then wait for this commit.
+                time.sleep(0.5)
+            results["approve"] = "committed"
+        except Exception as error:
+            results["approve"] = error
+        finally:
+            approved.set()
+            connections.close_all()
+
+    def add() -> None:
+        try:
+            assert approved.wait(timeout=10)
+            results["upload"] = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=people[1])
+        except Exception as error:
+            results["upload"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=approve), threading.Thread(target=add)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert results["approve"] == "committed", results
+    assert isinstance(results["upload"], EvidenceRejected), results
+    assert str(results["upload"]) == "Batch 6 is approved; its evidence is final. Add a note instead."
+    assert not Evidence.objects.filter(item=item).exists()
+    assert stored_files() == []

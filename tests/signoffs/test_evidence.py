@@ -24,6 +24,8 @@ from tests.signoffs.conftest import (
     upload,
 )
 
+ORIENTATION = 0x0112
+
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
 HTML = b"<!DOCTYPE html><html><body><script>fetch('/admin/')</script></body></html>"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -181,14 +183,67 @@ def test_transparent_palette_png_keeps_its_transparency(item, ops):
         assert after.info.get("transparency") == 0
 
 
-def test_jpeg_orientation_is_applied_before_the_tag_is_stripped(item, ops):
+def _phone_photo(fmt: str, orientation: int, size: tuple[int, int] = (800, 400)) -> bytes:
+    """A landscape-stored photo whose EXIF says how to turn it upright; its top-left quarter is red, the rest blue."""
+    width, height = size
+    image = Image.new("RGB", size, (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, width // 2, height // 2))
     exif = gps_exif()
-    exif[0x0112] = 6  # rotate 90° clockwise to display
-    evidence = evidence_add(item=item, upload=upload(image_bytes("JPEG", size=(40, 30), exif=exif.tobytes())), by=ops)
-    assert (evidence.width, evidence.height) == (40, 30)  # what was uploaded, as recorded
+    exif[ORIENTATION] = orientation
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {"lossless": True}))
+    return out.getvalue()
+
+
+def _is_red(pixel) -> bool:
+    red, green, blue = pixel[:3]
+    return red > 200 and green < 60 and blue < 60
+
+
+# Orientation 6 means "turn 90° clockwise to display", 8 "turn 90° anticlockwise": the stored
+# top-left corner ends up top-right or bottom-left once upright.
+ROTATED = [
+    pytest.param("JPEG", 6, "top-right", id="jpeg-6"),
+    pytest.param("JPEG", 8, "bottom-left", id="jpeg-8"),
+    pytest.param("WEBP", 6, "top-right", id="webp-6"),
+    pytest.param("WEBP", 8, "bottom-left", id="webp-8"),
+]
+
+
+def _red_corner(image: Image.Image) -> str:
+    width, height = image.size
+    corners = {
+        "top-left": (width // 8, height // 8),
+        "top-right": (width - width // 8, height // 8),
+        "bottom-left": (width // 8, height - height // 8),
+        "bottom-right": (width - width // 8, height - height // 8),
+    }
+    [corner] = [name for name, xy in corners.items() if _is_red(image.convert("RGB").getpixel(xy))]
+    return corner
+
+
+@pytest.mark.parametrize(("fmt", "orientation", "red_corner"), ROTATED)
+def test_rotated_photo_is_stored_upright_and_recorded_with_the_stored_size(
+    item, ops, fmt, orientation, red_corner, django_capture_on_commit_callbacks
+):
+    original = _phone_photo(fmt, orientation)
+    with Image.open(io.BytesIO(original)) as before:
+        assert before.getexif()[ORIENTATION] == orientation, "the test image must carry its orientation"
+        assert before.size == (800, 400)
+    with django_capture_on_commit_callbacks(execute=True):
+        evidence = evidence_add(item=item, upload=upload(original), by=ops)
+
     with evidence.file.open("rb") as stored, Image.open(stored) as after:
-        assert after.size == (30, 40)
-        assert not after.getexif()
+        assert after.size == (400, 800)  # upright: a portrait photo
+        assert (evidence.width, evidence.height) == after.size
+        assert not after.getexif()  # the tag is gone, so nothing may turn it a second time
+        assert _red_corner(after) == red_corner
+    evidence.refresh_from_db()
+    assert (evidence.width, evidence.height) == (400, 800)
+    # The thumbnail is made from the stored file, so it is upright too.
+    with evidence.thumbnail.open("rb") as thumb, Image.open(thumb) as image:
+        assert image.size == (160, 320)
+        assert _red_corner(image) == red_corner
 
 
 def test_spooled_temporary_upload_is_checked_from_disk(item, ops):
@@ -289,3 +344,65 @@ def test_png_chunk_helper_builds_what_pillow_reads():
     )
     with Image.open(io.BytesIO(png)) as image:
         assert image.size == (3, 2)
+
+
+# -- an approved batch's evidence is final ---------------------------------------------------------
+
+
+def test_evidence_for_an_approved_batch_is_refused_and_nothing_is_stored(db, ops):
+    from batches.models import BatchState
+    from tests.factories import BatchFactory, ChecklistItemFactory
+
+    # Setup only: the lifecycle cannot approve a batch whose manual gate has no way to pass yet.
+    item = ChecklistItemFactory(gate__batch=BatchFactory(state=BatchState.APPROVED, number=7))
+    with pytest.raises(EvidenceRejected, match=r"^Batch 7 is approved; its evidence is final\. Add a note instead\.$"):
+        evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+
+
+@pytest.fixture
+def batch_in_review(db):
+    """A batch waiting for its approval (the state is setup, as above); the tests approve it themselves."""
+    from batches.models import BatchState
+    from tests.factories import BatchFactory
+
+    return BatchFactory(state=BatchState.READY_FOR_REVIEW, number=4)
+
+
+def test_replacing_evidence_once_the_batch_is_approved_is_refused(batch_in_review, ops, release_manager):
+    from tests.factories import ChecklistItemFactory
+
+    item = ChecklistItemFactory(gate__batch=batch_in_review, evidence_required=True)
+    first = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    batch_in_review.approve(by=release_manager)
+    with pytest.raises(EvidenceRejected, match=r"^Batch 4 is approved; its evidence is final"):
+        evidence_replace(old=first, upload=upload(image_bytes("JPEG")), by=ops, note="Better shot")
+    assert list(Evidence.objects.values_list("pk", flat=True)) == [first.pk]
+    assert [p.name for p in stored_files()] == [first.file.name]
+
+
+def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
+    batch_in_review, ops, release_manager, monkeypatch, django_capture_on_commit_callbacks
+):
+    import signoffs.evidence
+    from tests.factories import ChecklistItemFactory
+
+    item = ChecklistItemFactory(gate__batch=batch_in_review)
+    check = signoffs.evidence.evidence_check
+
+    def approved_meanwhile(upload_):
+        checked = check(upload_)
+        batch_in_review.approve(by=release_manager)
+        return checked
+
+    monkeypatch.setattr(signoffs.evidence, "evidence_check", approved_meanwhile)
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(EvidenceRejected, match=r"^Batch 4 is approved; its evidence is final"),
+    ):
+        evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    # The re-encoded copy had been written by then; it is removed again.
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+    assert callbacks == []

@@ -178,6 +178,23 @@ def test_htmx_upload_returns_the_row_with_the_preview(screenshot_item, ops):
     assert 'value="tick"' not in html
 
 
+def test_a_rotated_phone_photo_is_laid_out_upright(screenshot_item, ops, stakeholder):
+    # Stored landscape, EXIF orientation 6: upright it is a 300 × 500 portrait photo.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 300), (200, 30, 30)).save(buffer, "JPEG", exif=exif.tobytes())
+    photo = SimpleUploadedFile("IMG_0042.jpg", buffer.getvalue(), content_type="image/jpeg")
+    response = client_for(ops).post(upload_url(screenshot_item), {"file": photo}, **HTMX)
+    assert response.status_code == 200
+    evidence = Evidence.objects.get(item=screenshot_item)
+    with evidence.file.open("rb") as stored, Image.open(stored) as image:
+        assert image.size == (300, 500)
+    page = client_for(stakeholder).get(screenshot_item.gate.batch.get_absolute_url()).content.decode()
+    for html in (response.content.decode(), page):
+        assert 'loading="lazy" width="300" height="500">' in html
+
+
 @pytest.mark.parametrize("htmx", [False, True])
 def test_a_rejected_upload_shows_why_and_stores_nothing(screenshot_item, ops, htmx):
     bogus = SimpleUploadedFile("notes.png", b"this is not an image", content_type="image/png")
@@ -187,6 +204,30 @@ def test_a_rejected_upload_shows_why_and_stores_nothing(screenshot_item, ops, ht
     assert "The file is not a readable PNG, JPEG or WebP image." in response.content.decode()
     assert response.status_code == (422 if htmx else 200)
     assert not Evidence.objects.exists()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_an_upload_to_an_approved_batch_is_refused_and_stores_nothing(ops, htmx):
+    from batches.models import BatchState
+    from tests.factories import BatchFactory, ChecklistItemFactory
+    from tests.signoffs.conftest import stored_files
+
+    # Setup only: the lifecycle cannot approve a batch whose manual gate has no way to pass yet.
+    item = ChecklistItemFactory(
+        gate__batch=BatchFactory(state=BatchState.APPROVED, number=5), text="Render dashboard", evidence_required=True
+    )
+    response = client_for(ops).post(upload_url(item), {"file": png()}, follow=not htmx, **(HTMX if htmx else {}))
+    html = response.content.decode()
+    refusal = "Batch 5 is approved; its evidence is final. Add a note instead."
+    if htmx:
+        assert response.status_code == 422
+        assert f'<li class="row item" id="item-{item.pk}">' in html
+        assert f'<p class="error" role="alert">{refusal}</p>' in html
+    else:
+        assert response.redirect_chain[-1][0].endswith(f"#item-{item.pk}")
+        assert f"“Render dashboard”: {refusal}" in html
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
 
 
 def test_upload_without_a_file_says_so(screenshot_item, ops):
