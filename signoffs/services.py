@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch
 
 from batches.gates import Outcome, gate_store
-from batches.models import BatchState, Gate, GateKind, GateState
+from batches.models import Batch, BatchState, Gate, GateKind, GateState
 from signoffs.itemstate import checklist_progress, item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
 
@@ -53,11 +53,12 @@ def signoff_record(*, item: ChecklistItem, user, action: str, note: str = "") ->
         raise SignOffError(f"Keep the note under {NOTE_MAX_LENGTH:,} characters (it has {len(note):,}).")
     try:
         with transaction.atomic():
-            # Everything below is decided under the item's row lock, from the
-            # rows as they are now; the caller's ``item`` may be stale. Only the item
-            # row is locked (of=self), not its gate and batch.
-            locked = ChecklistItem.objects.select_for_update(of=("self",)).select_related("gate__batch").get(pk=item.pk)
-            batch = locked.gate.batch
+            # Everything below is decided under row locks, from the rows as they
+            # are now; the caller's ``item`` may be stale. The batch row first
+            # (the order evidence_add takes them in): Batch.approve() locks it too,
+            # so a tick either lands before an approval or sees it and is refused.
+            batch = Batch.objects.select_for_update().get(gates__items=item.pk)
+            locked = ChecklistItem.objects.select_for_update(of=("self",)).select_related("gate").get(pk=item.pk)
             state = item_state(locked)
             if action == SignOff.Action.TICK:
                 refusal = tick_refusal(batch_state=batch.state, batch_number=batch.number, state=state)

@@ -74,13 +74,12 @@ def _table_widths(markdown: str) -> list[list[int]]:
 
 
 def test_markdown_from_hostile_data_renders_as_literal_text(db, engineer, ops, release_manager):
-    from batches.models import GateKind
-    from batches.services import gate_waive
+    from batches.models import BatchState, GateKind
     from tests.factories import BatchFactory, GateFactory
 
-    batch = BatchFactory(plan__title=f"Plan {HOSTILE}", title=f"Batch {HOSTILE}")
+    batch = BatchFactory(plan__title=f"Plan {HOSTILE}", title=f"Batch {HOSTILE}", state=BatchState.IN_PROGRESS)
     ci = GateFactory(batch=batch, key="ci", label=f"Label {HOSTILE}", detail=f"Detail {HOSTILE}")
-    gate_waive(gate=ci, by=release_manager, reason=f"Waiver {HOSTILE}")
+    ci.waive(by=release_manager, reason=f"Waiver {HOSTILE}")
     manual = GateFactory(batch=batch, key="manual", kind=GateKind.MANUAL, label="Manual")
     item = ChecklistItemFactory(gate=manual, text=f"Item {HOSTILE}")
     signoff_record(item=item, user=engineer, action="note", note=f"Note {HOSTILE}\nsecond line")

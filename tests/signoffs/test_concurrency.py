@@ -151,12 +151,15 @@ def test_an_upload_racing_an_approval_is_refused_once_the_approval_commits(peopl
     from batches.models import Batch, BatchState
     from signoffs.evidence import EvidenceRejected, evidence_add
     from signoffs.models import Evidence
+    from signoffs.services import signoff_record
     from tests.factories import BatchFactory
     from tests.signoffs.conftest import image_bytes, stored_files, upload
 
-    # Setup only (the lifecycle has no way yet to pass a manual gate): a batch waiting for approval.
-    batch = BatchFactory(state=BatchState.READY_FOR_REVIEW, number=6)
+    # A batch in progress (setup), made ready through the product: its one item ticked, then "mark ready".
+    batch = BatchFactory(state=BatchState.IN_PROGRESS, number=6)
     item = ChecklistItemFactory(key="approval-race", gate__batch=batch)
+    signoff_record(item=item, user=people[2], action="tick")
+    batch.mark_ready(by=people[0])
     approved = threading.Event()
     results: dict[str, object] = {}
 

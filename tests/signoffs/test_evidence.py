@@ -362,33 +362,41 @@ def test_evidence_for_an_approved_batch_is_refused_and_nothing_is_stored(db, ops
 
 
 @pytest.fixture
-def batch_in_review(db):
-    """A batch waiting for its approval (the state is setup, as above); the tests approve it themselves."""
-    from batches.models import BatchState
-    from tests.factories import BatchFactory
+def batch_in_review(db, ops, engineer, release_manager):
+    """A batch marked ready through the product: its one checklist item has a screenshot and is ticked.
 
-    return BatchFactory(state=BatchState.READY_FOR_REVIEW, number=4)
+    Only the batch's "in progress" is set up directly; the gate and the "ready" come from the product.
+    """
+    from batches.models import BatchState
+    from signoffs.services import signoff_record
+    from tests.factories import BatchFactory, ChecklistItemFactory
+
+    batch = BatchFactory(state=BatchState.IN_PROGRESS, number=4)
+    item = ChecklistItemFactory(gate__batch=batch, evidence_required=True)
+    batch.first_evidence = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    signoff_record(item=item, user=engineer, action="tick")
+    batch.mark_ready(by=release_manager)
+    batch.item = item
+    return batch
 
 
 def test_replacing_evidence_once_the_batch_is_approved_is_refused(batch_in_review, ops, release_manager):
-    from tests.factories import ChecklistItemFactory
-
-    item = ChecklistItemFactory(gate__batch=batch_in_review, evidence_required=True)
-    first = evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
+    first = batch_in_review.first_evidence
     batch_in_review.approve(by=release_manager)
     with pytest.raises(EvidenceRejected, match=r"^Batch 4 is approved; its evidence is final"):
         evidence_replace(old=first, upload=upload(image_bytes("JPEG")), by=ops, note="Better shot")
     assert list(Evidence.objects.values_list("pk", flat=True)) == [first.pk]
-    assert [p.name for p in stored_files()] == [first.file.name]
+    assert [p.name for p in stored_files() if p.parent.name != "thumbs"] == [first.file.name]
 
 
 def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
     batch_in_review, ops, release_manager, monkeypatch, django_capture_on_commit_callbacks
 ):
     import signoffs.evidence
-    from tests.factories import ChecklistItemFactory
 
-    item = ChecklistItemFactory(gate__batch=batch_in_review)
+    item = batch_in_review.item
+    before = set(Evidence.objects.values_list("pk", flat=True))
+    files_before = stored_files()
     check = signoffs.evidence.evidence_check
 
     def approved_meanwhile(upload_):
@@ -403,6 +411,6 @@ def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
     ):
         evidence_add(item=item, upload=upload(image_bytes("PNG")), by=ops)
     # The re-encoded copy had been written by then; it is removed again.
-    assert not Evidence.objects.exists()
-    assert stored_files() == []
+    assert set(Evidence.objects.values_list("pk", flat=True)) == before
+    assert stored_files() == files_before
     assert callbacks == []
