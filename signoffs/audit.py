@@ -17,11 +17,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from batches.models import Batch, Gate
+from batches.models import Batch, BatchEvent, BatchEventAction, Gate, GateEvent, GateEventAction
+from signoffs.itemstate import item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
+
+WAIVER_ACTIONS = (GateEventAction.WAIVED, GateEventAction.WAIVER_REVOKED, GateEventAction.WAIVER_LIFTED)
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 CSV_COLUMNS = [
@@ -49,16 +52,32 @@ def audit_batch(*, slug: str, number: int) -> Batch:
         Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
         Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")),
     )
+    waivers = GateEvent.objects.filter(action__in=WAIVER_ACTIONS).select_related("by").order_by("created_at", "pk")
     gates = (
         Gate.objects.select_related("waived_by")
         .order_by("position", "pk")
-        .prefetch_related(Prefetch("items", queryset=items))
+        .prefetch_related(Prefetch("items", queryset=items), Prefetch("events", queryset=waivers, to_attr="waivers"))
     )
-    return (
+    batch = (
         Batch.objects.select_related("plan")
         .prefetch_related(Prefetch("gates", queryset=gates))
         .get(plan__slug=slug, number=number)
     )
+    # Its own lifecycle, plus overrides that started a later batch before this one passed.
+    batch.lifecycle = list(
+        BatchEvent.objects.filter(
+            Q(batch=batch) | Q(related_batch=batch, action=BatchEventAction.STARTED_WITH_OVERRIDE)
+        )
+        .select_related("by", "batch")
+        .order_by("created_at", "pk")
+    )
+    return batch
+
+
+def _lifecycle_text(batch: Batch, event: BatchEvent) -> str:
+    if event.batch_id != batch.pk:
+        return f"Batch {event.batch.number} was started with an override before this batch passed"
+    return event.get_action_display()
 
 
 @dataclass(frozen=True)
@@ -86,9 +105,11 @@ def _when(moment: datetime | None) -> str:
 
 
 def _item_state(item: ChecklistItem) -> str:
-    # Derived from the (prefetched) history only, as ChecklistItem.is_ticked is.
-    state_events = [e for e in item.events.all() if e.action in SignOff.STATE_ACTIONS]
-    return "ticked" if state_events and state_events[-1].action == SignOff.Action.TICK else "not ticked"
+    return "ticked" if item_state(item).ticked else "not ticked"
+
+
+def _who_signed(event: SignOff) -> str:
+    return _who(event.user) if event.user else "plan re-import"
 
 
 # -- Markdown ----------------------------------------------------------------------
@@ -149,9 +170,28 @@ def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str
             else ""
         )
         lines.append(
-            f"| {_md(gate.label)} | {_md(gate.get_kind_display())} | {_md(gate.get_state_display())} "
+            f"| {_md(gate.label)} | {_md(gate.get_kind_display())} | {_md(gate.get_status_display())} "
             f"| {_md(gate.detail)} | {_md(_when(gate.last_checked_at))} | {_md(waiver)} |"
         )
+    lines += ["", "## Waivers", ""]
+    lines += ["| Gate | Event | By | At | Reason or detail |", "| --- | --- | --- | --- | --- |"]
+    waiver_events = [(gate, event) for gate in gates for event in gate.waivers]
+    for gate, event in sorted(waiver_events, key=lambda pair: (pair[1].created_at, pair[1].pk)):
+        lines.append(
+            f"| {_md(gate.label)} | {_md(event.get_action_display())} | {_md(_who(event.by) or 'Gatehouse')} "
+            f"| {_md(_when(event.created_at))} | {_md(event.reason or event.detail)} |"
+        )
+    if not waiver_events:
+        lines.append("| — | no waivers | — | — | — |")
+    lines += ["", "## Lifecycle", ""]
+    lines += ["| Event | By | At | Reason | Detail |", "| --- | --- | --- | --- | --- |"]
+    for event in batch.lifecycle:
+        lines.append(
+            f"| {_md(_lifecycle_text(batch, event))} | {_md(_who(event.by))} | {_md(_when(event.created_at))} "
+            f"| {_md(event.reason)} | {_md(event.detail)} |"
+        )
+    if not batch.lifecycle:
+        lines.append("| not started | — | — | — | — |")
     lines += ["", "## Sign-off events", ""]
     lines += ["| Gate | Item | # | Action | By | At | Note |", "| --- | --- | --- | --- | --- | --- | --- |"]
     any_event = False
@@ -161,7 +201,7 @@ def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str
                 any_event = True
                 lines.append(
                     f"| {_md(gate.label)} | {_md(item.text)} | {event.sequence} | {_md(event.get_action_display())} "
-                    f"| {_md(_who(event.user))} | {_md(_when(event.created_at))} | {_md(event.note)} |"
+                    f"| {_md(_who_signed(event))} | {_md(_when(event.created_at))} | {_md(event.note)} |"
                 )
     if not any_event:
         lines.append("| — | — | — | no sign-off events | — | — | — |")
@@ -219,16 +259,33 @@ def audit_csv(batch: Batch) -> str:
     def row(**values: object) -> None:
         writer.writerow([_cell(values.get(column, "")) for column in CSV_COLUMNS])
 
+    for event in batch.lifecycle:
+        row(
+            record="lifecycle",
+            state_or_action=_lifecycle_text(batch, event),
+            by=_who(event.by),
+            at=_when(event.created_at),
+            detail_or_note=" / ".join(part for part in (event.reason, event.detail) if part),
+        )
     for gate in batch.gates.all():
         waiver = f"waived: {gate.waiver_reason}" if gate.waived_at else ""
         row(
             record="gate",
             gate=gate.label,
-            state_or_action=gate.state,
+            state_or_action=gate.status,
             by=_who(gate.waived_by),
             at=_when(gate.last_checked_at),
             detail_or_note=" / ".join(part for part in (gate.detail, waiver) if part),
         )
+        for event in gate.waivers:
+            row(
+                record="waiver",
+                gate=gate.label,
+                state_or_action=event.action,
+                by=_who(event.by) or "Gatehouse",
+                at=_when(event.created_at),
+                detail_or_note=event.reason or event.detail,
+            )
         for item in gate.items.all():
             row(record="item", gate=gate.label, item=item.text, state_or_action=_item_state(item))
             for event in item.events.all():
@@ -237,7 +294,7 @@ def audit_csv(batch: Batch) -> str:
                     gate=gate.label,
                     item=item.text,
                     state_or_action=event.action,
-                    by=_who(event.user),
+                    by=_who_signed(event),
                     at=_when(event.created_at),
                     detail_or_note=event.note,
                 )
