@@ -280,3 +280,144 @@ def test_reimport_refuses_to_remove_a_batch_with_signoffs(sample_plan, sample_pl
     with pytest.raises(PlanImportError, match="Batch 4 is missing from the new plan but has sign-offs"):
         plan_import(source=sample_plan_source[:cut] + sample_plan_source[end:], slug=sample_plan.slug)
     assert snapshot() == before
+
+
+# -- implicit gates come from the plan's settings -----------------------------------------
+
+
+def test_a_plan_without_render_or_sentry_gets_no_deploy_or_observability_gates(sample_plan):
+    kinds = set(Gate.objects.filter(batch__plan=sample_plan).values_list("kind", flat=True))
+    assert kinds == {GateKind.CI, GateKind.MANUAL, GateKind.AI_REVIEW, GateKind.DOCS}
+
+
+def test_new_manual_gates_start_from_their_checklist(sample_plan):
+    manual = Gate.objects.get(batch__plan=sample_plan, batch__number=2, kind=GateKind.MANUAL)
+    assert (manual.state, manual.source) == ("pending", "Manual checklist")
+    assert manual.detail == "0 of 1 item ticked; 1 still needs a screenshot."
+    assert manual.last_checked_at is not None
+
+
+# -- re-import never rewrites what people signed ---------------------------------------------
+
+ITEM_1 = b"Options expiration dropdown populates in `frontend/components/OptionsChain.tsx` via staging deployment."
+
+
+def test_reimport_that_changes_an_approved_batch_is_refused_and_writes_nothing(journey, sample_plan_source):
+    journey.approve(journey.batch(1))
+    before = snapshot()
+    edits = {
+        "its title": (b"Backend Reliability & Options Routing", b"Backend Reliability"),
+        "its goals": (b"Harden backend router registration", b"Harden router registration"),
+        "its readiness gates": (b"on both PRs.", b"on PR #1."),
+        # A manual gate's one item is its text: both change.
+        "its readiness gates and its checklist": (ITEM_1, b"Options dropdown works on staging."),
+    }
+    for what, (old, new) in edits.items():
+        with pytest.raises(PlanImportError) as excinfo:
+            plan_import(source=_edit(sample_plan_source, old, new), slug=journey.plan.slug)
+        assert str(excinfo.value).startswith(f"Batch 1 is approved, and the new plan changes {what}.")
+        assert "Nothing was imported." in str(excinfo.value)
+        assert snapshot() == before
+    # Batch 2 is not approved: the same kind of edit there goes through.
+    plan_import(source=_edit(sample_plan_source, b"Finalize Render", b"Complete Render"), slug=journey.plan.slug)
+    assert journey.batch(2).goals[0].startswith("Complete Render")
+
+
+def test_reimport_resets_a_tick_whose_words_changed(sample_plan, sample_plan_source, engineer, release_manager):
+    batch = sample_plan.batches.get(number=1)
+    batch.start(by=release_manager)
+    item = ChecklistItem.objects.get(gate__batch=batch)
+    signoff_record(item=item, user=engineer, action="tick")
+    manual = item.gate
+    manual.refresh_from_db()
+    assert manual.state == "passing"
+    summary = plan_import(
+        source=_edit(sample_plan_source, ITEM_1, b"Options dropdown shows six expiries on staging."),
+        slug=sample_plan.slug,
+        by=release_manager,
+    )
+    item.refresh_from_db()
+    assert item.text == "Options dropdown shows six expiries on staging"
+    reset = item.events.order_by("sequence").last()
+    assert (reset.action, reset.user) == (SignOff.Action.RESET, release_manager)
+    assert reset.note.startswith("Reset by plan re-import: the text changed from “Options expiration dropdown")
+    assert not item.is_ticked
+    manual.refresh_from_db()
+    assert manual.state == "pending"  # sign it again
+    assert manual.events.last().previous_state == "passing"
+    assert summary.resets == [
+        "Batch 1, “Options dropdown shows six expiries on staging”: the tick was reset because the text changed "
+        "from “Options expiration dropdown populates in frontend/components/OptionsChain.tsx via staging "
+        "deployment” to “Options dropdown shows six expiries on staging”."
+    ]
+
+
+def test_reimport_resets_a_tick_when_evidence_becomes_required(sample_plan, sample_plan_source, engineer):
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=3)
+    signoff_record(item=item, user=engineer, action="tick")
+    plan_import(
+        source=_edit(
+            sample_plan_source, b"Chrome DevTools responsive audit.", b"Chrome DevTools audit with screenshots."
+        ),
+        slug=sample_plan.slug,
+    )
+    item.refresh_from_db()
+    assert item.evidence_required
+    reset = item.events.order_by("sequence").last()
+    assert (reset.action, reset.user) == (SignOff.Action.RESET, None)  # from the command line: no person
+    assert "a screenshot is now required" in reset.note
+    assert not item.is_ticked
+
+
+def test_switching_evidence_off_is_recorded_with_the_reset(sample_plan, sample_plan_source, ops, engineer):
+    """The requirement comes from the item's words, so dropping it changes them: the tick is reset, saying both."""
+    from signoffs.evidence import evidence_add
+    from tests.journey import screenshot
+
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=2)
+    evidence_add(item=item, upload=screenshot(), by=ops)
+    signoff_record(item=item, user=engineer, action="tick")
+    plan_import(
+        source=_edit(
+            sample_plan_source,
+            b"Ops to capture screenshots of Sentry + Render dashboards.",
+            b"Ops to check Sentry + Render dashboards.",
+        ),
+        slug=sample_plan.slug,
+    )
+    item.refresh_from_db()
+    assert not item.evidence_required
+    record = item.events.order_by("sequence").last()
+    assert record.action == SignOff.Action.RESET
+    assert record.note.endswith("and a screenshot is no longer required. Sign it again.")
+    assert item.evidence.count() == 1  # the screenshot stays in the history
+
+
+def test_an_unticked_item_with_history_gets_an_amended_record(sample_plan, sample_plan_source, engineer):
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=1)
+    signoff_record(item=item, user=engineer, action="note", note="Dropdown empty on staging")
+    summary = plan_import(source=_edit(sample_plan_source, ITEM_1, b"Options dropdown works."), slug=sample_plan.slug)
+    record = item.events.order_by("sequence").last()
+    assert record.action == SignOff.Action.AMENDED
+    assert record.note.startswith("Plan re-import: the text changed from “Options expiration")
+    assert len(summary.amended) == 1
+    assert summary.resets == []
+
+
+def test_unchanged_items_get_no_records(sample_plan, sample_plan_source, engineer):
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=1)
+    signoff_record(item=item, user=engineer, action="tick")
+    summary = plan_import(source=sample_plan_source, slug=sample_plan.slug)
+    assert item.events.count() == 1
+    assert (summary.resets, summary.amended) == ([], [])
+
+
+def test_dry_run_rolls_everything_back(sample_plan, sample_plan_source, engineer):
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=1)
+    signoff_record(item=item, user=engineer, action="tick")
+    before = snapshot()
+    summary = plan_import(
+        source=_edit(sample_plan_source, ITEM_1, b"Something else entirely."), slug=sample_plan.slug, dry_run=True
+    )
+    assert len(summary.resets) == 1
+    assert snapshot() == before

@@ -467,3 +467,181 @@ def test_unknown_batch_gets_the_friendly_404_page(sample_plan, stakeholder):
     response = client_for(stakeholder).get(f"/plans/{sample_plan.slug}/batches/99/")
     assert response.status_code == 404
     assert "There is no page at this address" in response.content.decode()
+
+
+# -- pages say what will happen before the click ------------------------------------------
+
+
+def _text(response) -> str:
+    return " ".join(response.content.decode().split())
+
+
+def test_a_blocked_start_is_shown_disabled_with_its_reason_and_an_override(journey):
+    rm = client_for(journey.release_manager)
+    html = _text(rm.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    assert f'action="{move_url("start", 2)}"' in html
+    assert (
+        '<button type="submit" class="button" disabled aria-describedby="move-refusal">Start Batch 2</button>' in html
+    )
+    assert "Start Batch 2 is not available yet:<ul><li>Batch 1 has not started yet.</li></ul>" in html
+    assert "Start Batch 2 anyway, with an override" in html
+    assert "Next for you:</span> Wait for the previous batch, or start this one with a written override." in html
+
+
+def test_mark_ready_is_disabled_until_every_gate_passes(journey):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.sync(batch)
+    rm = client_for(journey.release_manager)
+    html = _text(rm.get(page_urls()["batch"]))
+    assert 'disabled aria-describedby="move-refusal">Mark ready for review</button>' in html
+    assert "CI gate “pytest backend/tests/test_options_endpoint.py” needs configuration." in html
+    assert "Manual gate “Options expiration dropdown populates" in html
+    assert "(0 of 1 item ticked)" in html
+    journey.pass_everything(batch)
+    html = _text(rm.get(page_urls()["batch"]))
+    assert '<button type="submit" class="button">Mark ready for review</button>' in html
+    assert "Next for you:</span> Mark it ready for review." in html
+
+
+def test_approve_is_disabled_when_a_gate_turned_after_ready(journey):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.pass_everything(batch)
+    batch.mark_ready(by=journey.release_manager)
+    journey.report(batch, ci="failure")
+    journey.sync(batch)
+    html = _text(client_for(journey.release_manager).get(page_urls()["batch"]))
+    assert "Ready for review, but a gate turned" in html
+    assert 'disabled aria-describedby="move-refusal">Approve Batch 1</button>' in html
+    assert "is failing." in html
+
+
+def test_ticks_are_disabled_with_the_reason(journey):
+    batch2 = journey.approve(journey.batch(1)) and journey.batch(2)
+    batch2.start(by=journey.release_manager)
+    engineer = client_for(journey.engineer)
+    html = _text(engineer.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    assert "disabled>Tick</button>" in html
+    assert "This item needs screenshot evidence: upload a file before ticking it." in html
+    approved = _text(engineer.get(page_urls()["batch"]))
+    assert "disabled>Untick</button>" in approved
+    assert "Batch 1 is approved; its sign-offs are final." in approved
+    ops = _text(client_for(journey.ops).get(page_urls()["batch"]))
+    assert "Batch 1 is approved; its evidence is final." in ops
+    assert "Upload screenshot" not in ops
+
+
+def test_next_for_you_follows_the_checklist(journey):
+    from signoffs.evidence import evidence_add
+    from signoffs.models import ChecklistItem
+    from signoffs.services import signoff_record
+    from tests.journey import screenshot
+
+    batch2 = journey.approve(journey.batch(1)) and journey.batch(2)
+    batch2.start(by=journey.release_manager)
+    url = reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})
+    item = ChecklistItem.objects.get(gate__batch=batch2)
+    quoted = "“Ops to capture screenshots of Sentry + Render dashboards”"
+    assert f"Next for you:</span> Waiting for ops to upload the screenshot for {quoted}; then tick it." in _text(
+        client_for(journey.engineer).get(url)
+    )
+    assert f"Next for you:</span> Upload the screenshot for {quoted}." in _text(client_for(journey.ops).get(url))
+    evidence_add(item=item, upload=screenshot(), by=journey.ops)
+    assert f"Next for you:</span> Tick what you have verified: {quoted}." in _text(
+        client_for(journey.engineer).get(url)
+    )
+    assert "Next for you" not in _text(client_for(journey.ops).get(url))
+    signoff_record(item=item, user=journey.engineer, action="tick")
+    assert "Next for you" not in _text(client_for(journey.engineer).get(url))
+
+
+def test_blockers_and_the_verdict_read_well(journey):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    journey.report(batch, ci="success", ai=None)
+    journey.sync(batch)
+    from batches.plan_settings import gate_check_names_configure
+
+    ci = batch.gates.get(kind=GateKind.CI)
+    gate_check_names_configure(plan=journey.plan, check_names={ci.pk: ""})
+    journey.sync(batch)
+    html = _text(
+        client_for(journey.stakeholder if hasattr(journey, "stakeholder") else journey.engineer).get(
+            page_urls()["batch"]
+        )
+    )
+    assert "is needs configuration" not in html
+    assert "needs configuration." in html
+    assert "3 of 3 gates outstanding" in html
+    assert " 1 gate " not in html
+
+
+def test_presenting_mode_lists_blockers_prs_and_waivers(journey):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    journey.report(batch, ci="success", ai="timed_out")
+    journey.sync(batch)
+    ai = batch.gates.get(kind=GateKind.AI_REVIEW)
+    ai.waive(by=journey.release_manager, reason="Claude rate limited; reviewed by hand")
+    html = _text(client_for(journey.engineer).get(page_urls()["present"]))
+    assert "<h2>What blocks it</h2>" in html
+    assert "Manual gate “Options expiration dropdown populates" in html
+    assert 'href="https://github.com/octo-org/gatehouse-demo/pull/101"' in html
+    assert "Waived by rita: “Claude rate limited; reviewed by hand”" in html
+    assert "present__gate present__gate--waived" in html
+    assert "1 waived" in html
+
+
+def test_a_long_checklist_history_can_be_expanded(sample_plan, engineer):
+    from signoffs.models import ChecklistItem
+    from signoffs.services import signoff_record
+
+    item = ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=1)
+    for n in range(7):
+        signoff_record(item=item, user=engineer, action="note", note=f"note number {n}")
+    html = _text(client_for(engineer).get(page_urls()["batch"]))
+    assert "Show all 7 events (2 earlier)" in html
+    assert html.count("note number 0") == 1  # only in the expandable full history
+    assert html.count("note number 6") == 2  # the last five, and the full history
+
+
+def test_staff_see_a_link_to_the_admin(sample_plan, release_manager, engineer):
+    release_manager.is_staff = True
+    release_manager.save()
+    assert 'href="/admin/">Admin</a>' in _text(client_for(release_manager).get(page_urls()["home"]))
+    assert "/admin/" not in _text(client_for(engineer).get(page_urls()["home"]))
+
+
+def test_an_override_is_confirmed_then_shown_on_both_batches(journey):
+    journey.batch(1).start(by=journey.release_manager)
+    rm = client_for(journey.release_manager)
+    reason = "Sentry DSN fix must ship before the freeze"
+    confirm = rm.post(move_url("start", 2), {"override_reason": reason})
+    assert confirm.status_code == 200
+    assert "Start Batch 2 with an override?" in _text(confirm)
+    assert journey.batch(2).state == BatchState.PLANNED
+    done = rm.post(move_url("start", 2), {"override_reason": reason, "confirmed": "yes"})
+    assert done.status_code == 302
+    assert journey.batch(2).state == BatchState.IN_PROGRESS
+    second = _text(rm.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    assert "Started with an override</strong> by rita on" in second
+    assert reason in second
+    first = _text(rm.get(page_urls()["batch"]))
+    assert "Batch 2 was started before this batch passed</strong>, by rita's override" in first
+    overview = _text(rm.get(page_urls()["plan"]))
+    assert overview.count(reason) == 2
+
+
+def test_the_poll_refreshes_the_lifecycle_button(journey):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    rm = client_for(journey.release_manager)
+    before = rm.get(page_urls()["batch"], HTMX)
+    assert 'disabled aria-describedby="move-refusal">Mark ready' in before.content.decode()
+    journey.pass_everything(batch)
+    after = rm.get(page_urls()["batch"], HTMX)
+    assert after.status_code == 200
+    assert '<button type="submit" class="button">Mark ready for review</button>' in _text(after)
