@@ -1,11 +1,26 @@
 """Reads a batch delivery plan written in markdown into plain dataclasses.
 
-The format is the one our first users run (see README, "Plan format"): a level-1
-title; level-2 sections for the purpose, guiding principles, each
+The format is the one our first users run (see README, "Plans"): a title
+heading; sections for the purpose, guiding principles, each
 ``Batch N – Title (Target: K PRs)``, the batch governance and next steps. A
 batch holds a bullet list with **Goals**, **Key Tasks** and **Readiness Gates**,
-each with a nested list. The document is parsed with markdown-it-py; the small
-regular expressions below only read the text *inside* a heading or list item.
+each with a nested list (or a sub-heading of that name followed by the list).
+The document is parsed with markdown-it-py; the small regular expressions below
+only read the text *inside* a heading or list item.
+
+Heading levels are free, because plans are written by hand and pasted from
+other documents:
+
+- A section starts at any heading, of any level, whose text names it: a batch
+  heading, Purpose, Guiding Principles, Batch Governance or Next Steps. So
+  ``### Batch 1`` under a ``## Batches`` heading, or a plan whose every heading
+  is ``#``, read the same as the sample plan.
+- The title is the first heading of the smallest level among those *above* the
+  first section (so a ``### Draft`` note over ``# Plan`` does not become the
+  title). A plan whose first heading is already a section has no title.
+- Any other heading ends the section it follows when it is of the same or a
+  smaller level (an appendix after the batches), and stays part of the
+  section's body when it is deeper (notes inside a batch).
 
 Nothing here touches the database. Every problem raises :class:`PlanFormatError`
 with the 1-based line it concerns.
@@ -84,7 +99,7 @@ class ParsedPlan:
 
 
 _BATCH_HEADING = re.compile(
-    r"^Batch\s+(?P<number>\d+)\s*[–—:-]\s*(?P<title>.+?)\s*(?:\(\s*Target:\s*(?P<target>\d+)\s+PRs?\s*\))?\s*$",
+    r"^Batch\s*#?\s*(?P<number>\d+)\s*[–—:-]\s*(?P<title>.+?)\s*(?:\(\s*Target:\s*(?P<target>\d+)\s+PRs?\s*\))?\s*$",
     re.IGNORECASE,
 )
 _PR_REF = re.compile(r"\bPRs?\s+#(\d+)((?:\s*(?:,|and|&)\s*#\d+)*)", re.IGNORECASE)
@@ -101,11 +116,49 @@ _GATE_KINDS = (
     (re.compile(r"\bdeploy", re.I), "deploy"),
     (re.compile(r"\bobservability\b|\bsentry\b", re.I), "observability"),
 )
+# A heading that is meant as a batch even if it is written wrongly ("Batch four – AI"):
+# it must then read as one, rather than be skipped and the batch silently lost.
+_BATCH_LIKE = re.compile(
+    r"^batch\s*(?:#|\d|(?:no|number|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"
+    r"|[a-z]\s*(?:[–—:-]|$))",
+    re.IGNORECASE,
+)
+# "1. Purpose", "2) Guiding Principles:": numbering and a trailing colon are not part of the name.
+_HEADING_NUMBERING = re.compile(r"^\s*\d+(?:\.\d+)*[.)]?\s+")
+_SECTION_NAMES = (
+    (re.compile(r"^purpose$", re.I), "purpose"),
+    (re.compile(r"\bprinciples?$", re.I), "principles"),
+    (re.compile(r"\bgovernance$", re.I), "governance"),
+    (re.compile(r"^next\s+steps?$", re.I), "next_steps"),
+)
+_BATCH_PARTS = ("goals", "key tasks", "readiness gates")
 _EVIDENCE_WORDS = re.compile(r"\bscreenshots?\b|\bscreen captures?\b|\bevidence\b", re.I)
 
 
 def _line(node: SyntaxTreeNode) -> int:
     return node.map[0] + 1 if node.map else 0
+
+
+def _level(heading: SyntaxTreeNode) -> int:
+    return int(heading.tag[1])
+
+
+def _heading_name(heading: SyntaxTreeNode) -> str:
+    """A heading's text without its numbering or trailing colon: “2. Guiding Principles:” → “Guiding Principles”."""
+    text = _inline_text(heading.children[0]) if heading.children else ""
+    return _HEADING_NUMBERING.sub("", text).rstrip(":").strip()
+
+
+def _section_kind(heading: SyntaxTreeNode) -> str | None:
+    """Which plan section a heading starts, or None for any other heading."""
+    name = _heading_name(heading)
+    # Batches first: “Batch 5 – Governance” is a batch, “Batch Governance” is not.
+    if _BATCH_HEADING.match(name) or _BATCH_LIKE.match(name):
+        return "batch"
+    for pattern, kind in _SECTION_NAMES:
+        if pattern.search(name):
+            return kind
+    return None
 
 
 def _inline_text(node: SyntaxTreeNode) -> str:
@@ -231,14 +284,26 @@ def _parse_gate(text: str, inline: SyntaxTreeNode, line: int, batch_prs: list[in
 
 def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedBatch:
     line = _line(heading)
-    title_text = _inline_text(heading.children[0])
+    title_text = _heading_name(heading)
     match = _BATCH_HEADING.match(title_text)
     if not match:
         raise PlanFormatError(
             f"a batch heading must read “Batch N – Title (Target: K PRs)”; found “{title_text}”", line
         )
     sections: dict[str, tuple[SyntaxTreeNode, int]] = {}
+    # A part may also be a sub-heading (“#### Readiness Gates”) whose list follows it.
+    part_heading: tuple[str, int] | None = None
     for node in body:
+        if node.type == "heading":
+            name = _heading_name(node).lower()
+            part_heading = (name, _line(node)) if name in _BATCH_PARTS else None
+            continue
+        if node.type not in ("bullet_list", "ordered_list"):
+            continue
+        if part_heading is not None:
+            sections.setdefault(part_heading[0], (node, part_heading[1]))
+            part_heading = None
+            continue
         if node.type != "bullet_list":
             continue
         for item in node.children:
@@ -265,7 +330,11 @@ def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedB
     batch.target_pr_count = int(target) if target else len(batch.pr_numbers)
 
     if "readiness gates" not in sections:
-        raise PlanFormatError(f"Batch {batch.number} has no **Readiness Gates** list", line)
+        raise PlanFormatError(
+            f"Batch {batch.number} has no Readiness Gates: add a “- **Readiness Gates**” bullet (or a "
+            "“Readiness Gates” sub-heading) with the gates listed under it",
+            line,
+        )
     for text, inline, gate_line in _list_texts(sections["readiness gates"][0]):
         batch.gates.append(_parse_gate(text, inline, gate_line, batch.pr_numbers))
 
@@ -313,33 +382,30 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
     root = SyntaxTreeNode(tokens)
     nodes = list(root.children)
 
-    title = ""
-    for node in nodes:
-        if node.type == "heading" and node.tag == "h1":
-            title = _inline_text(node.children[0])
-            break
-    if not title:
-        raise PlanFormatError("the plan has no title: start it with a “# Title” line", 1)
+    title_node = _title_heading(nodes)
+    plan = ParsedPlan(title=_inline_text(title_node.children[0]))
+    sections: list[tuple[str, SyntaxTreeNode, list[SyntaxTreeNode]]] = []
+    inside = False  # whether the nodes being read belong to the last section
+    for node in nodes[nodes.index(title_node) + 1 :]:
+        if node.type == "heading":
+            kind = _section_kind(node)
+            if kind is not None:
+                sections.append((kind, node, []))
+                inside = True
+                continue
+            # An unnamed heading: deeper ones are part of the section, others end it.
+            inside = inside and _level(node) > _level(sections[-1][1])
+        if inside:
+            sections[-1][2].append(node)
 
-    plan = ParsedPlan(title=title)
-    # Group the document into level-2 sections.
-    sections: list[tuple[SyntaxTreeNode, list[SyntaxTreeNode]]] = []
-    for node in nodes:
-        if node.type == "heading" and node.tag == "h2":
-            sections.append((node, []))
-        elif sections:
-            sections[-1][1].append(node)
-
-    for heading, body in sections:
-        name = _inline_text(heading.children[0])
-        lowered = name.lower()
-        if _BATCH_HEADING.match(name) or (lowered.startswith("batch ") and "governance" not in lowered):
+    for kind, heading, body in sections:
+        if kind == "batch":
             plan.batches.append(_parse_batch(heading, body))
-        elif lowered == "purpose":
+        elif kind == "purpose":
             plan.purpose = "\n\n".join(
                 _inline_text(n.children[0]) for n in body if n.type == "paragraph" and n.children
             )
-        elif "principle" in lowered:
+        elif kind == "principles":
             for node in body:
                 if node.type in ("ordered_list", "bullet_list"):
                     for text, inline, _ in _list_texts(node):
@@ -348,7 +414,7 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
                         cap = _PR_CAP.search(principle_text)
                         if cap:
                             plan.max_prs_per_batch = int(cap.group(1))
-        elif "governance" in lowered:
+        elif kind == "governance":
             for node in body:
                 if node.type in ("ordered_list", "bullet_list"):
                     for text, inline, _ in _list_texts(node):
@@ -365,18 +431,96 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
                             plan.metrics = [
                                 m.strip() for m in re.split(r",\s*(?:and\s+)?|\s+and\s+", listed) if m.strip()
                             ]
-        elif "next step" in lowered:
+        elif kind == "next_steps":
             for node in body:
                 if node.type in ("ordered_list", "bullet_list"):
                     plan.next_steps.extend(text for text, _, _ in _list_texts(node))
 
+    if not plan.batches:
+        raise _no_batches(root, title_node)
     _validate(plan)
     return plan
 
 
+def _title_heading(nodes: list[SyntaxTreeNode]) -> SyntaxTreeNode:
+    """The plan's title: the first heading of the smallest level above the first section."""
+    candidates: list[SyntaxTreeNode] = []
+    for node in nodes:
+        if node.type != "heading":
+            continue
+        if _section_kind(node) is not None:
+            if not candidates:
+                raise PlanFormatError(
+                    f"the plan has no title: its first heading, “{_inline_text(node.children[0])}”, is a section; "
+                    "put the plan's name in a heading above it (e.g. “# Title”)",
+                    _line(node),
+                )
+            break
+        candidates.append(node)
+    if not candidates:
+        raise PlanFormatError("the plan has no title: start it with a “# Title” line", 1)
+    top = min(_level(node) for node in candidates)
+    return next(node for node in candidates if _level(node) == top)
+
+
+_MISSING_SPACE = re.compile(r"^#{1,6}(?=[^#\s])")
+_CODE_HEADING = re.compile(r"^\s*#{1,6}\s+(.*)$")
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _no_batches(root: SyntaxTreeNode, title: SyntaxTreeNode) -> PlanFormatError:
+    """“No batches”, naming the first line that looks like a batch but is not read as one."""
+    message = "the plan has no batches: add a heading such as “## Batch 1 – Title (Target: N PRs)” (any level)"
+
+    def looks_like_batch(text: str) -> bool:
+        text = _HEADING_NUMBERING.sub("", text).strip()
+        return bool(_BATCH_HEADING.match(text) or _BATCH_LIKE.match(text))
+
+    for node in root.walk(include_self=False):
+        line = _line(node)
+        if node.type == "heading" and node is not title:
+            text = _quote(_inline_text(node.children[0]))
+            if not node.parent.is_root:
+                if looks_like_batch(text):
+                    return PlanFormatError(
+                        f"the plan has no batches: “{text}” is a heading inside a list or quote; "
+                        "start the batch heading at the beginning of the line",
+                        line,
+                    )
+            elif _section_kind(node) is None and re.search(r"\bbatch|\(\s*target:", text, re.I):
+                return PlanFormatError(
+                    f"the plan has no batches: “{text}” is a heading but not a batch heading; "
+                    "a batch heading reads “Batch N – Title (Target: K PRs)”",
+                    line,
+                )
+        elif node.type == "paragraph" and node.children:
+            text = _quote(_inline_text(node.children[0]))
+            if _MISSING_SPACE.match(text) and looks_like_batch(text.lstrip("#")):
+                return PlanFormatError(
+                    f"the plan has no batches: “{text}” is not a heading; put a space after the “#”", line
+                )
+            if _BATCH_HEADING.match(text):
+                return PlanFormatError(
+                    f"the plan has no batches: “{text}” is a paragraph, not a heading; "
+                    "start the line with “## ” to make it a batch heading",
+                    line,
+                )
+        elif node.type in ("code_block", "fence"):
+            for offset, code_line in enumerate(node.content.splitlines()):
+                heading = _CODE_HEADING.match(code_line)
+                if heading and looks_like_batch(heading.group(1)):
+                    return PlanFormatError(
+                        f"the plan has no batches: “{_quote(code_line.strip())}” is inside a code block "
+                        "(indented by four spaces, or fenced); start it at the beginning of the line",
+                        line + offset + (1 if node.type == "fence" else 0),
+                    )
+    return PlanFormatError(message)
+
+
 def _validate(plan: ParsedPlan) -> None:
-    if not plan.batches:
-        raise PlanFormatError("the plan has no batches: add a section “## Batch 1 – Title (Target: N PRs)”")
     seen_numbers: dict[int, int] = {}
     pr_owner: dict[int, int] = {}
     for batch in plan.batches:

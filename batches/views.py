@@ -11,6 +11,7 @@ import hashlib
 import re
 
 from django.contrib import messages
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Count
@@ -25,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from batches import review
 from batches.forms import PlanSettingsForm
 from batches.models import Batch, BatchState, Gate, GateKind, GovernanceError, Plan, PlannedPR, WaiverError
+from batches.plan_preview import plan_import_preview
 from batches.plan_settings import gate_check_names_configure, plan_configure
 from batches.services import (
     PlanImportError,
@@ -112,24 +114,92 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "batches/home.html", _home_context(request))
 
 
-@require_POST
-def plan_import_upload(request: HttpRequest) -> HttpResponse:
-    """Import (or re-import) a plan from an uploaded markdown file; on error nothing is written."""
+# How long a preview can be confirmed; after that the file is uploaded again.
+PREVIEW_MAX_AGE_SECONDS = 60 * 60
+
+
+def _plan_signing_salt(request: HttpRequest) -> str:
+    # Per user: a previewed plan can only be confirmed by whoever previewed it.
+    return f"batches.plan-import:{request.user.pk}"
+
+
+def _import_response(request: HttpRequest, context: dict, *, status: int = 200) -> HttpResponse:
+    template = "batches/import.html#import" if request.htmx else "batches/import.html"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def plan_import_page(request: HttpRequest) -> HttpResponse:
+    """Import (or re-import) a plan in two steps: preview, then confirm.
+
+    GET shows the upload form. POSTing a file shows what importing it would do,
+    writing nothing; the preview's form carries the document back, signed, and
+    POSTing that imports exactly what was previewed. Every step answers at this
+    one address, which also answers GET, so reloading after any of them (a
+    refused file without JavaScript, say) shows the page instead of a 405.
+    """
     _require(request, "import_plan")
+    if request.method == "GET":
+        return _import_response(request, {})
+    if "signed_plan" in request.POST:
+        return _plan_import_confirm(request)
+    return _plan_import_preview(request)
+
+
+def _plan_import_preview(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
-    error = ""
     if upload is None:
-        error = "Choose the plan's markdown file to import."
+        error = "Choose the plan’s markdown file to import."
     elif upload.size > PLAN_MAX_BYTES:
         error = f"The file is {upload.size / 1_048_576:.1f} MB; a plan may be at most 1 MB."
     else:
+        source = upload.read()
         try:
-            summary = plan_import(source=upload.read(), slug=plan_slug_for(upload.name), source_name=upload.name)
+            preview = plan_import_preview(
+                source=source, slug=plan_slug_for(upload.name), source_name=upload.name, by=request.user
+            )
         except PlanImportError as exc:
             error = f"{upload.name} was not imported: {exc}"
-    if error:
-        template = "batches/home.html#import-form" if request.htmx else "batches/home.html"
-        return render(request, template, _home_context(request, import_error=error), status=UNPROCESSABLE)
+        else:
+            # The preview parsed it, so it is UTF-8; "utf-8" (not "-sig") keeps a BOM, so the
+            # confirmed bytes, and the stored SHA-256, are exactly the uploaded file's.
+            signed = signing.dumps(
+                {"name": upload.name, "source": source.decode("utf-8")},
+                salt=_plan_signing_salt(request),
+                compress=True,
+            )
+            return _import_response(request, {"preview": preview, "signed_plan": signed})
+    return _import_response(request, {"import_error": error}, status=UNPROCESSABLE)
+
+
+def _previewed_plan(request: HttpRequest) -> tuple[str, bytes]:
+    """The file name and document the preview signed; ValueError, with a sentence, if they are not intact."""
+    try:
+        signed = signing.loads(
+            request.POST["signed_plan"], salt=_plan_signing_salt(request), max_age=PREVIEW_MAX_AGE_SECONDS
+        )
+    except signing.SignatureExpired:
+        raise ValueError("This preview is more than an hour old; upload the file again to import it.") from None
+    except signing.BadSignature:
+        raise ValueError(
+            "The import was not confirmed: the form no longer carries the plan that was previewed. "
+            "Upload the file again."
+        ) from None
+    return signed["name"], signed["source"].encode("utf-8")
+
+
+def _plan_import_confirm(request: HttpRequest) -> HttpResponse:
+    try:
+        name, source = _previewed_plan(request)
+    except ValueError as exc:
+        return _import_response(request, {"import_error": str(exc)}, status=UNPROCESSABLE)
+    # Checked again from the start: the plan, or the database, may have changed since the preview.
+    try:
+        summary = plan_import(source=source, slug=plan_slug_for(name), source_name=name, by=request.user)
+    except PlanImportError as exc:
+        return _import_response(request, {"import_error": f"{name} was not imported: {exc}"}, status=UNPROCESSABLE)
     verb = "Imported" if summary.created else "Re-imported"
     messages.success(
         request, f"{verb} “{summary.plan.title}”: {summary.batches} batches, {summary.prs} PRs, {summary.gates} gates."

@@ -207,6 +207,63 @@ def test_command_imports_and_reports(db, capsys):
     assert Batch.objects.count() == 4
 
 
+def test_dry_run_reports_what_the_import_does_and_writes_nothing(db, sample_plan_source):
+    dry = plan_import(source=sample_plan_source, slug="fresh", source_name=SAMPLE_PLAN.name, dry_run=True)
+    assert (dry.created, dry.batches, dry.prs, dry.gates, dry.removed) == (True, 4, 10, 13, 0)
+    assert snapshot() == {name: [] for name in snapshot()}
+    real = plan_import(source=sample_plan_source, slug="fresh", source_name=SAMPLE_PLAN.name)
+    assert (real.created, real.batches, real.prs, real.gates, real.removed) == (True, 4, 10, 13, 0)
+
+
+def test_dry_run_of_a_reimport_rolls_back_its_updates_and_removals(sample_plan, sample_plan_source):
+    before = snapshot()
+    edited = _edit(sample_plan_source, b"Harden backend router registration", b"Harden the router")
+    cut, end = edited.index(b"## Batch 4"), edited.index(b"## Batch Governance")
+    summary = plan_import(source=edited[:cut] + edited[end:], slug=sample_plan.slug, dry_run=True)
+    assert (summary.created, summary.batches) == (False, 3)
+    assert summary.removed > 1
+    assert snapshot() == before
+
+
+def test_dry_run_refuses_what_the_import_refuses(sample_plan, sample_plan_source, engineer):
+    signoff_record(item=ChecklistItem.objects.get(gate__batch__number=4), user=engineer, action="tick")
+    before = snapshot()
+    cut, end = sample_plan_source.index(b"## Batch 4"), sample_plan_source.index(b"## Batch Governance")
+    with pytest.raises(PlanImportError, match="Batch 4 is missing from the new plan but has sign-offs"):
+        plan_import(source=sample_plan_source[:cut] + sample_plan_source[end:], slug=sample_plan.slug, dry_run=True)
+    assert snapshot() == before
+
+
+def test_command_dry_run_prints_the_preview_and_writes_nothing(db, capsys):
+    call_command("import_plan", str(SAMPLE_PLAN), "--dry-run")
+    out = capsys.readouterr().out
+    assert out.startswith("New plan “Strategic Batch Delivery Plan (October 2025 Refresh)” as batch-plan-2025-10\n")
+    assert "4 batches, 10 planned PRs, 13 gates; at most 3 PRs per batch\n" in out
+    assert "Batch 2 – Deployment & Observability Hardening (target 3 PRs)\n" in out
+    assert "  PR #4: Dashboard updates in DEPLOYMENT_STATUS.md and STATE_OF_AFFAIRS_REPORT.md (PR #4).\n" in out
+    assert "  AI review: Required for PRs #3 and #5\n  Docs: Documentation updates merged:" in out
+    assert "  AI review covers: PRs #3 and #5\n" in out
+    assert out.endswith("Dry run: nothing was written.\n")
+    assert not Plan.objects.exists()
+    call_command("import_plan", str(SAMPLE_PLAN))
+    assert capsys.readouterr().out.startswith("Imported")
+    before = snapshot()
+    call_command("import_plan", str(SAMPLE_PLAN), "--dry-run")
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Re-import of “Strategic Batch Delivery Plan (October 2025 Refresh)” (batch-plan-2025-10): "
+        "updated in place, sign-offs kept"
+    )
+    assert snapshot() == before
+
+
+def test_command_dry_run_error_is_one_clear_line(db, tmp_path):
+    path = tmp_path / "plan.md"
+    path.write_text("# Plan\n\n##Batch 1 – One (Target: 1 PRs)\n")
+    with pytest.raises(CommandError, match=r"^plan\.md: Line 3: the plan has no batches: “##Batch 1"):
+        call_command("import_plan", str(path), "--dry-run")
+    assert not Plan.objects.exists()
+
+
 def test_command_error_is_one_clear_line(db, tmp_path):
     path = tmp_path / "empty.md"
     path.write_bytes(b"")
