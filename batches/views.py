@@ -35,6 +35,7 @@ from batches.services import (
     plan_slug_for,
     planned_pr_link,
 )
+from batches.tasks import sync_batch, sync_prs
 from signoffs.roles import denial_reason, user_can
 
 # The status code for a form the server refused: htmx is configured (base.html)
@@ -354,6 +355,9 @@ def batch_transition(request: HttpRequest, slug: str, number: int, move: str) ->
     try:
         if move == "start":
             batch.start(by=request.user, override_reason=override)
+            # Its automated gates are read now, not at the next sync pass (robust: a
+            # provider problem shows on the gates, never as a failed start).
+            transaction.on_commit(lambda: sync_batch.delay(batch.pk), robust=True)
         else:
             getattr(batch, TRANSITIONS[move])(by=request.user)
     except GovernanceError as exc:
@@ -383,6 +387,10 @@ def pr_link(request: HttpRequest, slug: str, number: int, pr_number: int) -> Htt
     except PullRequestLinkError as exc:
         error = str(exc)
         pr.refresh_from_db()
+    else:
+        # Read the pull request and re-check the gates that cover it now.
+        transaction.on_commit(lambda: sync_prs.delay([pr.pk]), robust=True)
+        pr.refresh_from_db()  # an in-process (eager) sync has already read it
     if request.htmx:
         pr.link_error, pr.link_value = error, url if error else ""
         context = {"pr": pr, "plan": pr.batch.plan, "batch": pr.batch, "can": review.permissions_for(request.user)}

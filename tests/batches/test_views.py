@@ -873,3 +873,25 @@ def test_the_poll_refreshes_the_lifecycle_button(journey):
     after = rm.get(page_urls()["batch"], HTMX)
     assert after.status_code == 200
     assert '<button type="submit" class="button">Mark ready for review</button>' in _text(after)
+
+
+def test_starting_and_linking_read_the_providers_at_once(journey, django_capture_on_commit_callbacks):
+    from tests.journey import REPO, github_number, head_sha
+
+    rm = client_for(journey.release_manager)
+    batch = journey.batch(1)
+    for pr in batch.prs.all():
+        journey.fake.github_pr(REPO, github_number(pr), head_sha=head_sha(pr.number))
+    journey.fake.github_checks(REPO, head_sha(1), [{"name": "ci", "status": "completed", "conclusion": "failure"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rm.post(move_url("start")).status_code == 302
+    ci = batch.gates.get(kind=GateKind.CI)
+    assert ci.state == GateState.NEEDS_CONFIG  # checked at once: the PRs are not linked yet
+    assert ci.detail.startswith("Link planned PR #1, #2")
+    for pr in batch.prs.all():
+        with django_capture_on_commit_callbacks(execute=True):
+            url = f"https://github.com/{REPO}/pull/{github_number(pr)}"
+            assert rm.post(link_url(pr.number), {"url": url}, **HTMX).status_code == 200
+    assert 'class="badge badge--in_progress">Open</span>' in rm.get(page_urls()["batch"]).content.decode()
+    ci.refresh_from_db()
+    assert (ci.state, ci.detail.split(";")[0]) == (GateState.FAILING, "PR #1: ci failure")
