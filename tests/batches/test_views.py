@@ -97,11 +97,13 @@ def test_healthz_answers_ok_for_signed_in_users(stakeholder):
 # -- page content --------------------------------------------------------------------
 
 
-def test_overview_lists_batches_in_order_with_state_tally_blockers_and_next_action(sample_plan, release_manager):
-    batch1 = sample_plan.batches.get(number=1)
-    batch1.start(by=release_manager)
-    batch1.gates.filter(kind=GateKind.AI_REVIEW).update(state=GateState.FAILING)
-    html = client_for(release_manager).get(page_urls()["plan"]).content.decode()
+def test_overview_lists_batches_in_order_with_state_tally_blockers_and_next_action(journey):
+    batch1 = journey.batch(1)
+    batch1.start(by=journey.release_manager)
+    journey.open_prs(batch1)
+    journey.report(batch1, ci=None, ai="failure")
+    journey.sync(batch1)
+    html = client_for(journey.release_manager).get(page_urls()["plan"]).content.decode()
     positions = [html.index(f'id="batch-{n}"') for n in (1, 2, 3, 4)]
     assert positions == sorted(positions)
     assert "In progress" in html
@@ -123,31 +125,33 @@ def test_overview_tells_an_engineer_to_tick(sample_plan, release_manager, engine
     assert "Tick what you have verified: “Options expiration dropdown populates" in html
 
 
-def test_review_page_shows_goals_tasks_prs_gates_checklist_and_placeholder(sample_plan, stakeholder):
-    batch = sample_plan.batches.get(number=1)
-    gate = batch.gates.get(kind=GateKind.CI)
-    gate.record_result(
-        state=GateState.FAILING,
-        detail="2 tests failed",
-        detail_url="https://ci.example/run/7",
-        source="check run pytest",
-    )
-    PlannedPR.objects.filter(batch=batch, number=1).update(
-        github_repository="acme/shop", github_number=42, github_url="https://github.com/acme/shop/pull/42"
-    )
+def test_review_page_shows_goals_tasks_prs_gates_checklist_and_placeholder(journey, stakeholder):
+    from batches.pr_linking import planned_pr_link
+    from tests.journey import REPO, head_sha
+
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    pr = batch.prs.get(number=1)
+    journey.fake.github_pr(REPO, 42, head_sha=head_sha(1))
+    run = {"name": "ci", "status": "completed", "conclusion": "failure", "html_url": "https://ci.example/run/7"}
+    journey.fake.github_checks(REPO, head_sha(1), [run])
+    planned_pr_link(pr=pr, url=f"https://github.com/{REPO}/pull/42")
+    journey.fake.github_pr(REPO, 43, head_sha=head_sha(2))
+    journey.fake.github_checks(REPO, head_sha(2), [{"name": "ci", "status": "completed", "conclusion": "success"}])
+    planned_pr_link(pr=batch.prs.get(number=2), url=f"https://github.com/{REPO}/pull/43")
+    journey.sync(batch)
     html = client_for(stakeholder).get(page_urls()["batch"]).content.decode()
     assert batch.goals[0] in html
     assert batch.key_tasks[0]["text"] in html
-    assert 'href="https://github.com/acme/shop/pull/42"' in html
-    assert "Not linked to GitHub" in html  # PR #2
-    assert "2 tests failed" in html
+    assert f'href="https://github.com/{REPO}/pull/42"' in html
+    assert "PR #1: ci failure; PR #2: ci success" in html
     assert 'href="https://ci.example/run/7"' in html
-    assert "check run pytest" in html
+    assert f"GitHub checks ({REPO})" in html
     assert "PRs #1, #2" in html  # the AI review gate names both PRs
     assert "Options expiration dropdown populates" in html
     assert "Stakeholder review" in html
-    assert f'href="/plans/{sample_plan.slug}/batches/1/audit.md"' in html
-    assert f'href="/plans/{sample_plan.slug}/batches/1/audit.csv"' in html
+    assert f'href="/plans/{journey.plan.slug}/batches/1/audit.md"' in html
+    assert f'href="/plans/{journey.plan.slug}/batches/1/audit.csv"' in html
     # A stakeholder sees no controls.
     assert "Tick</button>" not in html
     assert "Upload screenshot" not in html
@@ -184,7 +188,11 @@ def test_htmx_poll_returns_only_status_regions_then_204_until_something_changes(
     assert "csrfmiddlewaretoken" not in body
     version = body.split('"v": "')[1].split('"')[0]
     assert client.get(url, {"v": version}, **HTMX).status_code == 204
-    Gate.objects.filter(batch__plan=sample_plan, batch__number=1, kind=GateKind.CI).update(state=GateState.PASSING)
+    signoff_record(
+        item=ChecklistItem.objects.get(gate__batch__plan=sample_plan, gate__batch__number=1),
+        user=UserFactory(username="tick", role="engineer"),
+        action="tick",
+    )
     changed = client.get(url, {"v": version}, **HTMX)
     assert changed.status_code == 200
     assert "1 passing" in changed.content.decode()
@@ -199,11 +207,9 @@ def test_overview_poll_with_release_manager_buttons_is_204_when_unchanged(sample
     assert client.get(url, {"v": version}, **HTMX).status_code == 204
 
 
-def test_presenting_mode_stops_polling_once_approved(sample_plan, release_manager):
-    batch = sample_plan.batches.get(number=1)
-    batch.state = BatchState.APPROVED
-    batch.save()
-    assert client_for(release_manager).get(page_urls()["present"], **HTMX).status_code == 286
+def test_presenting_mode_stops_polling_once_approved(journey):
+    journey.approve(journey.batch(1))
+    assert client_for(journey.release_manager).get(page_urls()["present"], **HTMX).status_code == 286
 
 
 # -- query counts do not grow with the plan ----------------------------------------------
@@ -279,10 +285,11 @@ def test_htmx_move_returns_the_lifecycle_partial(sample_plan, release_manager):
     assert sample_plan.batches.get(number=1).state == BatchState.IN_PROGRESS
 
 
-def test_mark_ready_and_approve(sample_plan, release_manager):
+def test_mark_ready_and_approve(journey):
+    sample_plan, release_manager = journey.plan, journey.release_manager
     client = client_for(release_manager)
     client.post(move_url("start"))
-    Gate.objects.filter(batch__number=1, batch__plan=sample_plan).update(state=GateState.PASSING)
+    journey.pass_everything(journey.batch(1))
     client.post(move_url("ready"))
     assert sample_plan.batches.get(number=1).state == BatchState.READY_FOR_REVIEW
     client.post(move_url("approve"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from batches.models import GateKind, GateState
+from batches.models import GateKind
 from signoffs.models import ChecklistItem, Evidence, SignOff
 from tests.factories import PASSWORD
 
@@ -55,19 +55,22 @@ def test_uploaded_png_shows_its_thumbnail(page, live_server, batch_one, release_
 
 
 def test_gate_change_elsewhere_appears_without_reload_and_keeps_a_typed_note(
-    page, live_server, batch_one, release_manager
+    page, live_server, batch_one, release_manager, engineer
 ):
+    from signoffs.services import signoff_record
+
     item = ChecklistItem.objects.get(gate__batch=batch_one, gate__kind=GateKind.MANUAL)
-    gate = batch_one.gates.get(kind=GateKind.CI)
+    gate = item.gate
     log_in(page, live_server, release_manager, batch_one.get_absolute_url())
     page.evaluate("window.__sameDocument = true")
     note = page.locator(f"#note-{item.pk}")
     note.fill("half-typed")
     gate_row = page.locator(f"#gate-{gate.pk}")
     assert "Passing" not in gate_row.inner_text()
-    gate.record_result(state=GateState.PASSING, detail="42 passed", source="check run pytest")
+    # An engineer ticks the item in another session: the manual gate passes.
+    signoff_record(item=item, user=engineer, action="tick", note="checked on staging")
     gate_row.get_by_text("Passing").wait_for(timeout=5_000)
-    assert "42 passed" in page.locator(f"#gate-{gate.pk}").inner_text()
+    assert "1 of 1 item ticked." in page.locator(f"#gate-{gate.pk}").inner_text()
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     assert note.input_value() == "half-typed"
 
