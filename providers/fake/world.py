@@ -64,7 +64,11 @@ DEPLOY_STATUSES = frozenset(
 
 
 class WorldError(Exception):
-    """A change the simulated world refuses (unknown repository, PR already merged…). ``str()`` is for people."""
+    """A change the simulated world refuses (a PR merged already, an unknown state…). ``str()`` is for people."""
+
+
+class NotInWorld(WorldError):
+    """The repository, commit, service or comment does not exist in the simulated world."""
 
 
 def iso(moment: datetime) -> str:
@@ -337,7 +341,7 @@ class DemoWorld:
     def _repo(self, name: str) -> Repository:
         repo = self.state.repositories.get(name.lower())
         if repo is None:
-            raise WorldError(f"The simulated GitHub has no repository {name}.")
+            raise NotInWorld(f"The simulated GitHub has no repository {name}.")
         return repo
 
     def head_sha_for(self, repository: str, number: int, version: int = 0) -> str:
@@ -369,7 +373,7 @@ class DemoWorld:
         with self.lock:
             service = self.state.services.get(service_id)
             if service is None:
-                raise WorldError(f"The simulated Render has no service {service_id}.")
+                raise NotInWorld(f"The simulated Render has no service {service_id}.")
             return service
 
     def issues(self, organization: str) -> list[Issue]:
@@ -416,7 +420,7 @@ class DemoWorld:
         with self.lock:
             repo = self._repo(repository)
             if sha not in repo.commits:
-                raise WorldError(f"{repository} has no commit {sha}.")
+                raise NotInWorld(f"{repository} has no commit {sha}.")
             status = Status(
                 id=self._next_id(),
                 context=context,
@@ -486,7 +490,7 @@ class DemoWorld:
                     comment.updated_at = self.now()
                     self._changed()
                     return comment
-            raise WorldError(f"{repository} has no comment {comment_id}.")
+            raise NotInWorld(f"{repository} has no comment {comment_id}.")
 
     def deploy(self, service_id: str, *, status: str = "live") -> Deploy:
         """Deploy the head of ``main`` of the service's repository; ``status`` is where the deploy ended."""
@@ -524,7 +528,7 @@ class DemoWorld:
     def raise_issue(self, organization: str, project: str, *, title: str) -> Issue:
         with self.lock:
             if project not in self.state.projects.get(organization, []):
-                raise WorldError(f"The simulated Sentry has no project {organization}/{project}.")
+                raise NotInWorld(f"The simulated Sentry has no project {organization}/{project}.")
             now = self.now()
             number = sum(1 for i in self.state.issues.get(organization, []) if i.project == project) + 1
             issue = Issue(
@@ -580,9 +584,9 @@ class DemoWorld:
                     with self.lock:
                         try:
                             return getattr(self, handler)(query=parse_qs(query), body=body, **match.groupdict())
-                        except WorldError as exc:
+                        except NotInWorld as exc:
                             return Answer(404, {"message": str(exc)})
-                        except (ValueError, TypeError, KeyError) as exc:
+                        except (WorldError, ValueError, TypeError, KeyError) as exc:
                             return Answer(422, {"message": f"Validation Failed: {exc}"})
             return None
         return None
