@@ -72,7 +72,13 @@ class NotInWorld(WorldError):
 
 
 def iso(moment: datetime) -> str:
+    """GitHub's timestamps: whole seconds."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_micro(moment: datetime) -> str:
+    """Render's and Sentry's timestamps carry microseconds, so an issue raised right after a deploy is later."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _sha(text: str) -> str:
@@ -304,6 +310,9 @@ class DemoWorld:
     def now(self) -> str:
         return iso(self.clock())
 
+    def now_micro(self) -> str:
+        return iso_micro(self.clock())
+
     # -- setting the world up ----------------------------------------------------------
 
     def add_repository(self, name: str) -> None:
@@ -501,7 +510,7 @@ class DemoWorld:
             repo = self._repo(service.repository)
             head = repo.main[-1]
             merged = next((p.number for p in repo.pulls.values() if p.merge_commit_sha == head), None)
-            now = self.now()
+            now = self.now_micro()
             finished = status in {
                 "live",
                 "deactivated",
@@ -529,7 +538,7 @@ class DemoWorld:
         with self.lock:
             if project not in self.state.projects.get(organization, []):
                 raise NotInWorld(f"The simulated Sentry has no project {organization}/{project}.")
-            now = self.now()
+            now = self.now_micro()
             number = sum(1 for i in self.state.issues.get(organization, []) if i.project == project) + 1
             issue = Issue(
                 id=str(self._next_id()),
