@@ -30,6 +30,7 @@ ISSUE_TITLES = (
     "TimeoutError: Redis did not answer within 5 s",
     "TypeError: Cannot read properties of undefined (reading 'expirations')",
 )
+PROVIDER_NAMES = {"github": "GitHub", "render": "Render", "sentry": "Sentry"}
 # The demo links plan PR #n to pull request 100 + n of the demo repository.
 SUGGESTED_OFFSET = 100
 
@@ -122,7 +123,7 @@ def _page_context(request: HttpRequest, simulator: Simulator) -> dict:
         "groups": groups,
         "services": services,
         "sentry": sentry,
-        "outages": [(provider, world.is_down(provider)) for provider in PROVIDERS],
+        "outages": [(provider, PROVIDER_NAMES[provider], world.is_down(provider)) for provider in PROVIDERS],
         "can_drive": user_can(request.user, "simulate_providers"),
     }
 

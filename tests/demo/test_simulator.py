@@ -82,13 +82,36 @@ def test_running_the_simulation_points_the_settings_at_it_and_restores_them(sett
     assert django_settings.GITHUB_WEBHOOK_SECRET is None
 
 
-def test_a_restart_serves_the_same_world_at_the_same_address(tmp_path):
+def test_a_restart_serves_the_same_world_at_the_same_address_when_it_is_free(tmp_path, monkeypatch):
+    import socket
+
+    from demo import simulator as module
+
+    asked = []
+    real = module.FakeProviders
+
+    def recording(*, world, port):
+        asked.append(port)
+        return real(world=world, port=port)
+
+    monkeypatch.setattr(module, "FakeProviders", recording)
     with simulated_providers(demo_world(tmp_path / "w.json")) as first:
         first.world.merge(REPOSITORY, 7, files=["README.md"])
-        url = first.url
+        port = first.server.port
+    before = len(asked)
     with simulated_providers(demo_world(tmp_path / "w.json")) as second:
-        assert second.url == url
+        # First try the old port (should another process have taken it meanwhile, a new one is used).
+        assert asked[before] == port
         assert second.world.pull(REPOSITORY, 7).is_merged
+    # The old port is busy: the simulation still starts, on another one, and remembers that.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        world = demo_world(tmp_path / "w.json")
+        world.remember_port(busy.getsockname()[1])
+        with simulated_providers(world) as third:
+            assert third.server.port != busy.getsockname()[1]
+            assert demo_world(tmp_path / "w.json").state.port == third.server.port
     with simulated_providers(demo_world(tmp_path / "w.json", fresh=True)) as fresh:
         assert not fresh.world.pull(REPOSITORY, 7).is_merged
 
