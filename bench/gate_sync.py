@@ -29,7 +29,8 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_providers import CELERY_WORKER_COMMAND, FakeProviders, example  # noqa: E402
+from providers.fake import FakeProviders, example  # noqa: E402
+from tests.celery_worker import CELERY_WORKER_COMMAND  # noqa: E402
 
 REPO = "octo-org/bench"
 SECRET = "bench-webhook-secret"

@@ -34,7 +34,7 @@ def env_str(name: str, default: str | object | None = _UNSET) -> str | None:
     return value
 
 
-def env_bool(name: str, default: bool) -> bool:
+def env_bool[T: (bool, None)](name: str, default: T) -> bool | T:
     value = _raw(name)
     if value is None or value == "":
         return default

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "batches",
     "signoffs",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo.context_processors.demo",
             ],
         },
     },
@@ -200,6 +202,9 @@ RENDER_API_KEY = env_str("RENDER_API_KEY", None)
 SENTRY_URL = env_str("SENTRY_URL", "https://sentry.io")
 SENTRY_AUTH_TOKEN = env_str("SENTRY_AUTH_TOKEN", None)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, minimum=1)
+# The demo's simulated GitHub, Render and Sentry (runportal and setup_demo, DEBUG only): unset, they
+# run when none of GITHUB_TOKEN, RENDER_API_KEY and SENTRY_AUTH_TOKEN is set; true/false forces it.
+DEMO_PROVIDERS = env_bool("DEMO_PROVIDERS", None)
 
 # Security. Production (DEBUG=false) passes `manage.py check --deploy` cleanly.
 SESSION_COOKIE_HTTPONLY = True

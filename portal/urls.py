@@ -7,6 +7,8 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("batches.urls")),
     path("", include("signoffs.urls")),
+    # The simulator page: answers 404 unless runportal runs the simulated providers.
+    path("", include("demo.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

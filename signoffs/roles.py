@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "import_plan": frozenset({Role.RELEASE_MANAGER}),
     "waive_gate": frozenset({Role.RELEASE_MANAGER}),
     "configure_plan": frozenset({Role.RELEASE_MANAGER}),
+    "simulate_providers": frozenset({Role.RELEASE_MANAGER}),
 }
 
 ACTION_DESCRIPTIONS = {
@@ -36,6 +37,7 @@ ACTION_DESCRIPTIONS = {
     "import_plan": "import plans",
     "waive_gate": "waive gates",
     "configure_plan": "change a plan's integrations",
+    "simulate_providers": "change the demo's simulated providers",
 }
 
 

@@ -129,7 +129,7 @@ def outsider(db):
 @pytest.fixture
 def journey(settings, sample_plan, release_manager, engineer, ops):
     """The sample plan wired to the fake providers: see tests/journey.py."""
-    from tests.fake_providers import FakeProviders
+    from providers.fake import FakeProviders
     from tests.journey import Journey
 
     fake = FakeProviders().start()

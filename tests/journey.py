@@ -55,7 +55,7 @@ def screenshot(name: str = "render-dashboard.png", size: tuple[int, int] = (640,
 class Journey:
     """The fake providers plus the personas, bound to one plan."""
 
-    fake: object  # tests.fake_providers.FakeProviders
+    fake: object  # providers.fake.FakeProviders
     plan: Plan
     release_manager: object
     engineer: object

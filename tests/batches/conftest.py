@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from batches.models import Batch, BatchState, Gate, GateKind, GateScope, GateState, Plan, PlannedPR
+from providers.fake import FakeProviders
 from signoffs.models import ChecklistItem, Evidence, SignOff
 from tests.factories import BatchFactory, GateFactory, PlanFactory, PlannedPRFactory, UserFactory
-from tests.fake_providers import FakeProviders
 
 REPO = "octo-org/gatehouse-demo"
 SHA1 = "1" * 40

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from providers.fake import EXAMPLES
 from tests.conftest import REPO
-from tests.fake_providers import EXAMPLES
 
 SHARED = Path(REPO).parent / "shared" / "api-examples"
 COPIES = sorted(

@@ -6,7 +6,7 @@ import pytest
 
 from batches.integrations.github import GitHubClient
 from batches.integrations.http import MalformedResponse
-from tests.fake_providers import example
+from providers.fake import example
 
 pytestmark = pytest.mark.django_db
 REPO = "octocat/Hello-World"

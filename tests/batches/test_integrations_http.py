@@ -17,7 +17,7 @@ from batches.integrations.http import (
     reset_request_stats,
 )
 from batches.models import ConditionalCache
-from tests.fake_providers import example
+from providers.fake import example
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from batches.integrations.http import MalformedResponse
 from batches.integrations.render import RenderClient
 from batches.integrations.sentry import SentryClient
-from tests.fake_providers import example
+from providers.fake import example
 
 pytestmark = pytest.mark.django_db
 

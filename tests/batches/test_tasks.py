@@ -17,10 +17,11 @@ from batches.models import BatchState, GateKind, GateState
 from batches.sync import SyncReport, batch_lock
 from batches.tasks import _retry_on_errors, backoff_seconds, sync_all, sync_batch
 from batches.webhooks import signature_for
+from providers.fake import example
 from tests.batches.conftest import REPO, SHA1, SHA2, WEBHOOK_SECRET
+from tests.celery_worker import CELERY_WORKER_COMMAND
 from tests.conftest import REPO as REPO_ROOT
 from tests.factories import BatchFactory, GateFactory
-from tests.fake_providers import CELERY_WORKER_COMMAND, example
 
 
 @pytest.mark.django_db

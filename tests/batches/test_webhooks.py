@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from batches.models import GateKind, GateState, WebhookDelivery
 from batches.webhooks import signature_for
+from providers.fake import example
 from tests.batches.conftest import REPO, SHA1, WEBHOOK_SECRET
-from tests.fake_providers import example
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/github/"

@@ -32,23 +32,6 @@ def test_existing_user_gets_role_added_but_password_is_not_overwritten(db):
         call_command("create_user", "sam", "--role", "ops", "--password", "other")
 
 
-def test_setup_demo_imports_the_sample_plan_and_creates_logins(db, capsys, settings):
-    settings.DEBUG = True
-    call_command("setup_demo")
-    out = capsys.readouterr().out
-    assert "4 batches, 10 PRs" in out
-    assert authenticate(username="demo-engineer", password="gatehouse-demo") is not None
-    call_command("setup_demo")  # safe to run again
-    assert get_user_model().objects.filter(username__startswith="demo-").count() == 4
-
-
-def test_setup_demo_refuses_in_production(db, settings):
-    settings.DEBUG = False
-    with pytest.raises(CommandError, match="only runs with DEBUG on"):
-        call_command("setup_demo")
-    assert not get_user_model().objects.exists()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_role_groups_come_back_after_a_flush():
     Group.objects.all().delete()

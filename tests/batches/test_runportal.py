@@ -1,0 +1,83 @@
+"""`manage.py runportal`: the simulated providers when no real ones are configured, and the loop's pace."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from batches.management.commands import runportal
+from demo.simulator import DEMO_SYNC_SECONDS, running_simulator, simulator_stop
+
+
+@pytest.mark.parametrize(
+    ("addrport", "url"),
+    [
+        ("127.0.0.1:8123", "http://127.0.0.1:8123"),
+        ("8000", "http://127.0.0.1:8000"),
+        ("0.0.0.0:8000", "http://127.0.0.1:8000"),
+        ("0:8000", "http://127.0.0.1:8000"),
+        ("[::1]:8000", "http://[::1]:8000"),
+        ("localhost:9000", "http://localhost:9000"),
+    ],
+)
+def test_the_loopback_url_of_the_server(addrport, url):
+    assert runportal.local_base_url(addrport) == url
+
+
+@pytest.fixture
+def serve(monkeypatch, settings, tmp_path):
+    """Run the command's decisions, without the web server or the loop thread."""
+    settings.VAR_DIR = tmp_path
+    settings.DEBUG = True
+    settings.DEMO_PROVIDERS = None
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GATE_SYNC_INTERVAL_SECONDS = 60
+    for name in ("GITHUB_TOKEN", "RENDER_API_KEY", "SENTRY_AUTH_TOKEN", "GITHUB_WEBHOOK_SECRET"):
+        setattr(settings, name, None)
+    calls = {}
+    monkeypatch.setattr(runportal, "call_command", lambda *args, **kwargs: calls.setdefault("runserver", args))
+    monkeypatch.setattr(runportal, "start_sync_thread", lambda interval: calls.setdefault("interval", interval))
+
+    def run(*args) -> str:
+        out = StringIO()
+        call_command("runportal", "127.0.0.1:8123", "--noreload", *args, stdout=out)
+        return out.getvalue()
+
+    yield run, calls
+    simulator_stop()
+
+
+def test_without_tokens_it_serves_the_simulated_providers(serve):
+    run, calls = serve
+    out = run()
+    simulator = running_simulator()
+    assert simulator is not None
+    assert out.count("\n") == 1
+    assert f"Demo: GitHub, Render and Sentry are simulated on {simulator.url} " in out
+    assert "(drive them at http://127.0.0.1:8123/demo/providers/)" in out
+    assert "to use the real providers, set GITHUB_TOKEN, RENDER_API_KEY and SENTRY_AUTH_TOKEN" in out
+    assert django_settings.GITHUB_API_URL == f"{simulator.url}/github"
+    assert simulator.webhook_url == "http://127.0.0.1:8123/webhooks/github/"
+    assert calls == {"interval": DEMO_SYNC_SECONDS, "runserver": ("runserver", "127.0.0.1:8123")}
+    assert (django_settings.VAR_DIR / "demo-providers.json").exists()
+
+
+def test_with_a_real_token_nothing_is_simulated(serve, settings):
+    run, calls = serve
+    settings.SENTRY_AUTH_TOKEN = "sntrys-real"
+    assert run() == "Real providers: SENTRY_AUTH_TOKEN set, so nothing is simulated.\n"
+    assert running_simulator() is None
+    assert calls["interval"] == 60
+
+
+def test_a_broken_world_file_stops_the_command_with_the_way_out(serve, settings):
+    run, _ = serve
+    (settings.VAR_DIR / "demo-providers.json").write_text("{")
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="delete it to start the simulation afresh"):
+        run()
+    assert running_simulator() is None
