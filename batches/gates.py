@@ -403,7 +403,9 @@ def _deploy_contains(deploy: Deploy, merged: list[PlannedPR], providers: Provide
 
 def evaluate_deploy(gate: Gate, providers: Providers) -> Outcome:
     services = _require_render(gate)
-    merged = [pr for pr in gate.batch.prs.all() if pr.github_number and pr.is_merged]
+    prs = list(gate.batch.prs.all())
+    waiting = [pr for pr in prs if not pr.is_merged]
+    merged = [pr for pr in prs if pr.github_number and pr.is_merged]
     per_service = []
     for service in services:
         deploy = providers.latest_deploy(service)
@@ -429,7 +431,17 @@ def evaluate_deploy(gate: Gate, providers: Providers) -> Outcome:
                 per_service.append((GateState.PASSING, label, ""))
         else:
             per_service.append((GateState.PENDING, label, ""))
-    return _outcome(per_service, source="Render deploys")
+    outcome = _outcome(per_service, source="Render deploys")
+    if waiting:
+        # Render is read all the same (an outage shows as stale), but a deploy from
+        # before the batch's work merged says nothing about the batch.
+        names = ", ".join(f"#{pr.number}" for pr in waiting)
+        return Outcome(
+            state=GateState.PENDING,
+            detail=f"Waiting for planned PR {names} to merge and deploy. Latest: {outcome.detail}",
+            source=outcome.source,
+        )
+    return outcome
 
 
 def _live_since(gate: Gate, providers: Providers) -> datetime | None:
@@ -452,9 +464,11 @@ def evaluate_observability(gate: Gate, providers: Providers) -> Outcome:
         raise NeedsConfig("Set the Sentry organisation and project for this plan in the admin.")
     if not settings.SENTRY_AUTH_TOKEN:
         raise NeedsConfig("Set SENTRY_AUTH_TOKEN in the environment.")
+    deploy = evaluate_deploy(gate, providers)
     since = _live_since(gate, providers)
     if since is None:
         return Outcome(state=GateState.PENDING, detail="No live deploy yet to watch for new errors.", source="Sentry")
+    # Sentry is read even before the batch's own deploy, so an outage shows as stale.
     issues: list[Issue] = providers.se().unresolved_issues_since(
         organization=plan.sentry_organization.strip(),
         project=plan.sentry_project.strip(),
@@ -463,6 +477,13 @@ def evaluate_observability(gate: Gate, providers: Providers) -> Outcome:
     )
     where = f"{plan.sentry_project}" + (f" ({plan.sentry_environment})" if plan.sentry_environment else "")
     when = since.strftime("%Y-%m-%d %H:%M UTC")
+    if deploy.state != GateState.PASSING:
+        seen = f"{len(issues)} new unresolved issue{'s' if len(issues) != 1 else ''}" if issues else "no new issues"
+        return Outcome(
+            state=GateState.PENDING,
+            detail=f"Waiting for the batch's deploy ({deploy.detail}). Meanwhile {where} has {seen} since {when}.",
+            source="Sentry",
+        )
     if not issues:
         return Outcome(
             state=GateState.PASSING, detail=f"No new unresolved issues in {where} since {when}.", source="Sentry"

@@ -3,10 +3,10 @@
 What a newcomer sees after ``make run``: batch 1 approved (the CI, AI review,
 deploy and manual gates passed; its checklist ticked by an engineer with an ops
 screenshot; the Sentry gate waived by the release manager during an outage),
-batch 2 in progress (CI and deploy passing, the AI review failing because
-``claude[bot]`` requested changes on PR #5, Sentry stale because of that
-outage, docs pending until PR #4 merges, the ops screenshots still to do), and
-batches 3 and 4 planned.
+batch 2 in progress (CI passing, the AI review failing because ``claude[bot]``
+requested changes on PR #5, Sentry stale because of that outage, the deploy
+and docs pending until PRs #4 and #5 merge and go live, the ops screenshots
+still to do), and batches 3 and 4 planned.
 
 Nothing here writes a computed state: PRs are linked with ``planned_pr_link``,
 the simulated providers report results and deliver signed webhooks to the

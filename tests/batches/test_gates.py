@@ -240,6 +240,22 @@ def test_ai_review_only_reads_the_prs_the_plan_names(batch, providers):
 # -- deploy ------------------------------------------------------------------------
 
 
+DEPLOYED = "59bb07278c918ac8798e2532b4251f7c34e365f5"  # the official deploy example's commit
+
+
+def merge_both(providers, merge_commit_sha: str = DEPLOYED) -> None:
+    """Both PRs merged; by default into the commit the official deploy example deploys."""
+    for number, sha in ((11, SHA1), (12, SHA2)):
+        providers.github_pr(
+            REPO,
+            number,
+            head_sha=sha,
+            state="closed",
+            merged_at="2026-03-01T10:00:00Z",
+            merge_commit_sha=merge_commit_sha,
+        )
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
@@ -254,24 +270,33 @@ def test_ai_review_only_reads_the_prs_the_plan_names(batch, providers):
     ],
 )
 def test_deploy_status_mapping(batch, open_prs, status, expected):
+    merge_both(open_prs)
     open_prs.render_deploys("srv-demo", [{"status": status}])
     sync(batch)
     assert state_of(batch, GateKind.DEPLOY)[0] == expected
 
 
+def test_a_deploy_before_the_batch_merged_does_not_count_but_an_outage_shows(batch, open_prs):
+    open_prs.render_deploys("srv-demo", [{"status": "live"}])
+    sync(batch)
+    state, detail = state_of(batch, GateKind.DEPLOY)
+    assert state == GateState.PENDING
+    assert detail.startswith("Waiting for planned PR #1, #2 to merge and deploy. Latest: srv-demo: deploy")
+    open_prs.raw("/render/v1/services/srv-demo/deploys", "down", status=503)
+    sync(batch)
+    assert state_of(batch, GateKind.DEPLOY)[0] == GateState.STALE
+
+
 def test_deploy_must_contain_the_merged_prs(batch, providers):
     merge = "m" * 40
-    deployed = "59bb07278c918ac8798e2532b4251f7c34e365f5"  # the official deploy's commit
-    providers.github_pr(
-        REPO, 11, head_sha=SHA1, state="closed", merged_at="2026-03-01T10:00:00Z", merge_commit_sha=merge
-    )
-    providers.github_pr(REPO, 12, head_sha=SHA2)
+    deployed = DEPLOYED
+    merge_both(providers, merge_commit_sha=merge)
     providers.render_deploys("srv-demo", [{"status": "live"}])
     providers.github_compare(REPO, merge, deployed, "behind")
     sync(batch)
     state, detail = state_of(batch, GateKind.DEPLOY)
     assert state == GateState.PENDING
-    assert "does not contain merged PR #1 yet" in detail
+    assert "does not contain merged PR #1, #2 yet" in detail
     providers.github_compare(REPO, merge, deployed, "ahead")
     sync(batch)
     assert state_of(batch, GateKind.DEPLOY)[0] == GateState.PASSING
@@ -302,6 +327,16 @@ def test_observability_counts_new_unresolved_issues_after_the_deploy(batch, open
     org = "the-interstellar-jurisdiction"
     open_prs.render_deploys("srv-demo", [{"status": "live", "finishedAt": "2026-03-01T12:00:00Z"}])
     open_prs.sentry_issues(org, [{"status": "unresolved", "firstSeen": "2026-03-01T11:00:00Z"}])
+    sync(batch)
+    state, detail = state_of(batch, GateKind.OBSERVABILITY)
+    assert state == GateState.PENDING  # the live deploy is not the batch's yet
+    assert detail.startswith("Waiting for the batch's deploy (Waiting for planned PR #1, #2 to merge")
+    assert "Meanwhile pump-station (production) has no new issues since 2026-03-01 12:00 UTC." in detail
+    open_prs.raw(f"/sentry/api/0/organizations/{org}/issues/", "down", status=503)
+    sync(batch)
+    assert state_of(batch, GateKind.OBSERVABILITY)[0] == GateState.STALE  # an outage shows before the deploy too
+    open_prs.sentry_issues(org, [{"status": "unresolved", "firstSeen": "2026-03-01T11:00:00Z"}])
+    merge_both(open_prs)
     sync(batch)
     assert state_of(batch, GateKind.OBSERVABILITY)[0] == GateState.PASSING
     open_prs.sentry_issues(

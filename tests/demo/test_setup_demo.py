@@ -108,13 +108,14 @@ def test_seeds_the_plan_mid_flight_through_the_products_own_actions_once(setting
     # Batch 2: every state a newcomer should see, each reached by an evaluation of what the providers said.
     two = {g.kind: g for g in batches[2].gates.all()}
     assert two[GateKind.CI].state == GateState.PASSING
-    assert two[GateKind.DEPLOY].state == GateState.PASSING
+    assert two[GateKind.DEPLOY].state == GateState.PENDING  # main is live, but without PRs #4 and #5 yet
+    assert two[GateKind.DEPLOY].detail.startswith("Waiting for planned PR #4, #5 to merge and deploy.")
     assert two[GateKind.AI_REVIEW].state == GateState.FAILING
     assert "PR #5: claude-review failure" in two[GateKind.AI_REVIEW].detail
     assert two[GateKind.OBSERVABILITY].state == GateState.STALE
     assert two[GateKind.DOCS].state == GateState.PENDING
     assert two[GateKind.MANUAL].state == GateState.PENDING
-    for kind in (GateKind.CI, GateKind.DEPLOY, GateKind.AI_REVIEW, GateKind.OBSERVABILITY):
+    for kind in (GateKind.CI, GateKind.AI_REVIEW, GateKind.OBSERVABILITY):
         last = GateEvent.objects.filter(gate=two[kind], action=GateEventAction.STATE_CHANGED).last()
         assert last.state == two[kind].state
     assert WebhookDelivery.objects.filter(event="pull_request_review").exists()

@@ -145,6 +145,8 @@ def test_ci_results_reach_the_gate_as_signed_webhooks(demo_plan, simulator):
 
 def test_render_and_sentry_changes_are_read_by_a_sync(demo_plan, simulator):
     batch = demo_plan.batches.get(number=1)
+    for number in (101, 102):  # only a deploy after the batch's PRs merged counts
+        simulator.pr_merge(REPOSITORY, number, files=[])
     text = simulator.render_deploy("srv-paiid-backend", live=False)
     assert text.startswith("Render deploy of srv-paiid-backend at ")
     assert "failed to build; synced: " in text

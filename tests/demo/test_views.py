@@ -165,8 +165,10 @@ def test_the_ai_reviewer_and_a_merge_move_their_gates(demo_plan, release_manager
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sentry_outage_makes_the_gate_stale_until_it_ends(demo_plan, release_manager):
+def test_a_sentry_outage_makes_the_gate_stale_until_it_ends(demo_plan, simulator, release_manager):
     client = client_for(release_manager)
+    for number in (101, 102):  # only a deploy after the batch's PRs merged counts
+        simulator.pr_merge(REPOSITORY, number, files=[])
     sentry = lambda: demo_plan.batches.get(number=1).gates.get(kind=GateKind.OBSERVABILITY)  # noqa: E731
     client.post(ACT, {"action": "deploy-live", "service": "srv-paiid-backend"})
     assert sentry().state == GateState.PASSING
