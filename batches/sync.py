@@ -184,7 +184,13 @@ def batch_sync(
             except ProviderError as exc:
                 report.errors.append(exc)
                 changed = before != gate.state
-                logger.warning("Gate %s of batch %s is stale: %s", gate.pk, batch.pk, exc)
+                logger.log(
+                    logging.WARNING if changed else logging.DEBUG,
+                    "Gate %s of batch %s is stale: %s",
+                    gate.pk,
+                    batch.pk,
+                    exc,
+                )
             if changed:
                 report.changes.append(_describe(gate, before))
     finally:

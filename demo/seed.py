@@ -170,5 +170,6 @@ def _seed_batch_2(batch: Batch, simulator: Simulator, release_manager) -> str:
     simulator.render_deploy(RENDER_SERVICE, live=True)
     return (
         f"Batch {batch.number}: in progress (the AI review requested changes on PR #{last - GITHUB_NUMBER_OFFSET}, "
-        "Sentry is stale during the outage, docs wait for the other PRs to merge, ops screenshots to do)."
+        "Sentry is stale during the outage, the deploy and docs wait for the other PRs to merge, "
+        "ops screenshots to do)."
     )

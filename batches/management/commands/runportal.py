@@ -17,14 +17,20 @@ def sync_loop(stop: threading.Event, interval: float) -> None:
     """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out."""
     from batches.sync import active_batches, batches_sync
 
+    known_errors: set[str] = set()
     while not stop.is_set():
         try:
             close_old_connections()
             report = batches_sync(batches=list(active_batches()))
             for line in report.changes:
                 logger.info("%s", line)
-            for error in report.errors:
+            # An outage answers the same error every pass: say it when it starts and when it ends.
+            errors = {str(error) for error in report.errors}
+            for error in sorted(errors - known_errors):
                 logger.warning("Gate sync: %s", error)
+            for error in sorted(known_errors - errors):
+                logger.info("Gate sync: no longer seeing “%s”", error)
+            known_errors = errors
         except Exception:
             # The web server must keep serving whatever went wrong here; say what it was.
             logger.exception("The gate sync loop failed; trying again in %s s.", interval)
