@@ -61,7 +61,7 @@ class Plan(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("batches:plan", kwargs={"slug": self.slug})
+        return reverse("pages:plan", kwargs={"slug": self.slug})
 
     @property
     def has_render_services(self) -> bool:
@@ -124,7 +124,7 @@ class Batch(models.Model):
         return f"Batch {self.number} – {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("batches:batch", kwargs={"slug": self.plan.slug, "number": self.number})
+        return reverse("pages:batch", kwargs={"slug": self.plan.slug, "number": self.number})
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -165,7 +165,7 @@ def main() -> None:
     def post(body_file: io.BufferedReader, length: int) -> tuple[str, bytes]:
         environ = {
             "REQUEST_METHOD": "POST",
-            "PATH_INFO": reverse("signoffs:evidence-upload", args=[item.pk]),
+            "PATH_INFO": reverse("pages:evidence-upload", args=[item.pk]),
             "SERVER_NAME": "testserver",
             "SERVER_PORT": "80",
             "wsgi.url_scheme": "http",

@@ -20,9 +20,9 @@ from batches.gates import pr_repository
 from batches.models import Gate, GateKind, GateScope, PlannedPR
 from batches.sync import active_batches
 from demo.simulator import REPOSITORY, Simulator, changed_files, concrete_check_name, running_simulator
+from portal.roles import denial_reason, user_can
 from providers.fake.world import PROVIDERS, WorldError
 from providers.fake.world import PullRequest as SimulatedPull
-from signoffs.roles import denial_reason, user_can
 
 # Issues a "raise a new issue" press picks from, in turn.
 ISSUE_TITLES = (

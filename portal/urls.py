@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("pages.urls")),
     path("", include("batches.urls")),
-    path("", include("signoffs.urls")),
     # The simulator page: answers 404 unless runportal runs the simulated providers.
     path("", include("demo.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -78,10 +78,10 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
     @admin.display(description="Preview")
     def preview(self, obj: Evidence) -> str:
         # Served by the role-checking views, never from a media URL.
-        file_url = reverse("signoffs:evidence-file", args=[obj.pk])
+        file_url = reverse("pages:evidence-file", args=[obj.pk])
         if not obj.thumbnail:
             return format_html('<a href="{}">Open the file</a> (no thumbnail yet)', file_url)
-        thumb_url = reverse("signoffs:evidence-thumbnail", args=[obj.pk])
+        thumb_url = reverse("pages:evidence-thumbnail", args=[obj.pk])
         return format_html('<a href="{}"><img src="{}" alt="Thumbnail {}"></a>', file_url, thumb_url, obj.pk)
 
     @admin.display(description="Replacement chain (oldest first)")

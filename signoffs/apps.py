@@ -15,7 +15,7 @@ def ensure_role_groups(*, using: str = "default", **kwargs) -> None:
     """
     from django.contrib.auth.models import Group
 
-    from signoffs.roles import Role
+    from portal.roles import Role
 
     for role in Role.values:
         Group.objects.using(using).get_or_create(name=role)

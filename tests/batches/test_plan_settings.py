@@ -85,7 +85,7 @@ def test_the_query_count_does_not_grow_with_the_plan(db, release_manager, django
 
 
 def url(plan):
-    return reverse("batches:plan-settings", kwargs={"slug": plan.slug})
+    return reverse("pages:plan-settings", kwargs={"slug": plan.slug})
 
 
 def login(client, user):

@@ -32,20 +32,20 @@ def client_for(user=None, *, csrf: bool = False) -> Client:
 
 def page_urls():
     return {
-        "home": reverse("batches:home"),
-        "plan": reverse("batches:plan", kwargs={"slug": SLUG}),
-        "batch": reverse("batches:batch", kwargs={"slug": SLUG, "number": 1}),
-        "present": reverse("batches:present", kwargs={"slug": SLUG, "number": 1}),
-        "healthz": reverse("batches:healthz"),
+        "home": reverse("pages:home"),
+        "plan": reverse("pages:plan", kwargs={"slug": SLUG}),
+        "batch": reverse("pages:batch", kwargs={"slug": SLUG, "number": 1}),
+        "present": reverse("pages:present", kwargs={"slug": SLUG, "number": 1}),
+        "healthz": reverse("pages:healthz"),
     }
 
 
 def move_url(move: str, number: int = 1) -> str:
-    return reverse(f"batches:batch-{move}", kwargs={"slug": SLUG, "number": number})
+    return reverse(f"pages:batch-{move}", kwargs={"slug": SLUG, "number": number})
 
 
 def link_url(pr_number: int = 1, number: int = 1) -> str:
-    return reverse("batches:pr-link", kwargs={"slug": SLUG, "number": number, "pr_number": pr_number})
+    return reverse("pages:pr-link", kwargs={"slug": SLUG, "number": number, "pr_number": pr_number})
 
 
 # -- pages: who may see them -------------------------------------------------------
@@ -84,12 +84,12 @@ def test_pages_refuse_post(sample_plan, stakeholder, page):
 
 def test_unknown_plan_and_batch_are_404(sample_plan, stakeholder):
     client = client_for(stakeholder)
-    assert client.get(reverse("batches:plan", kwargs={"slug": "nope"})).status_code == 404
-    assert client.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 99})).status_code == 404
+    assert client.get(reverse("pages:plan", kwargs={"slug": "nope"})).status_code == 404
+    assert client.get(reverse("pages:batch", kwargs={"slug": SLUG, "number": 99})).status_code == 404
 
 
 def test_healthz_answers_ok_for_signed_in_users(stakeholder):
-    response = client_for(stakeholder).get(reverse("batches:healthz"))
+    response = client_for(stakeholder).get(reverse("pages:healthz"))
     assert response.status_code == 200
     assert response.content == b"ok\n"
 
@@ -223,8 +223,8 @@ def _count(client, url) -> int:
 
 def test_overview_query_count_is_constant(small_plan, big_plan, release_manager, django_assert_max_num_queries):
     client = client_for(release_manager)
-    small = _count(client, reverse("batches:plan", kwargs={"slug": small_plan.slug}))
-    big_url = reverse("batches:plan", kwargs={"slug": big_plan.slug})
+    small = _count(client, reverse("pages:plan", kwargs={"slug": small_plan.slug}))
+    big_url = reverse("pages:plan", kwargs={"slug": big_plan.slug})
     with django_assert_max_num_queries(small):
         response = client.get(big_url)
     assert response.content.decode().count('class="card batch-card"') == 50
@@ -417,7 +417,7 @@ def text_of(response) -> str:
 
 
 def test_home_shows_the_import_form_to_release_managers_only(db, release_manager, engineer):
-    assert reverse("batches:plan-import") == IMPORT
+    assert reverse("pages:plan-import") == IMPORT
     html = client_for(release_manager).get("/").content.decode()
     assert f'action="{IMPORT}" enctype="multipart/form-data"' in html
     assert "Import plan" not in client_for(engineer).get("/").content.decode()
@@ -580,13 +580,13 @@ def test_htmx_preview_then_confirm_redirects_the_browser(db, release_manager):
     assert f'hx-post="{IMPORT}" hx-target="#import"' in shown.content.decode()
     response = client.post(IMPORT, {"signed_plan": signed_plan(shown)}, **HTMX)
     assert response.status_code == 200
-    assert response["HX-Redirect"] == reverse("batches:plan", kwargs={"slug": SLUG})
+    assert response["HX-Redirect"] == reverse("pages:plan", kwargs={"slug": SLUG})
     assert Plan.objects.get(slug=SLUG).batches.count() == 4
 
 
 def test_cancel_goes_back_to_the_form(db, release_manager):
     shown = preview(client_for(release_manager), SAMPLE_PLAN.read_bytes()).content.decode()
-    assert f'href="{reverse("batches:home")}#import"' in shown
+    assert f'href="{reverse("pages:home")}#import"' in shown
     assert f'hx-get="{IMPORT}"' in shown
     back = client_for(release_manager).get(IMPORT, **HTMX)
     assert 'name="file"' in back.content.decode()
@@ -682,13 +682,13 @@ def test_release_manager_can_waive_a_gate_that_cannot_report(journey, stakeholde
     journey.sync(batch)
     ai = batch.gates.get(kind=GateKind.AI_REVIEW)
     ci = batch.gates.get(kind=GateKind.CI)
-    waive = reverse("batches:gate-waive", kwargs={"pk": ai.pk})
+    waive = reverse("pages:gate-waive", kwargs={"pk": ai.pk})
     assert waive not in client_for(stakeholder).get(page_urls()["batch"]).content.decode()
     rm = client_for(journey.release_manager)
     page = rm.get(page_urls()["batch"]).content.decode()
     assert f'action="{waive}"' in page
     # The failing CI gate is not offered: it is a finding to fix.
-    assert reverse("batches:gate-waive", kwargs={"pk": ci.pk}) not in page
+    assert reverse("pages:gate-waive", kwargs={"pk": ci.pk}) not in page
     reason = "Claude rate limited, see status page"
     response = rm.post(waive, {"reason": reason, "confirmed": "yes"}, follow=True)
     html = " ".join(response.content.decode().split())
@@ -713,7 +713,7 @@ def _text(response) -> str:
 
 def test_a_blocked_start_is_shown_disabled_with_its_reason_and_an_override(journey):
     rm = client_for(journey.release_manager)
-    html = _text(rm.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    html = _text(rm.get(reverse("pages:batch", kwargs={"slug": SLUG, "number": 2})))
     assert f'action="{move_url("start", 2)}"' in html
     assert (
         '<button type="submit" class="button" disabled aria-describedby="move-refusal">Start Batch 2</button>' in html
@@ -756,7 +756,7 @@ def test_ticks_are_disabled_with_the_reason(journey):
     batch2 = journey.approve(journey.batch(1)) and journey.batch(2)
     batch2.start(by=journey.release_manager)
     engineer = client_for(journey.engineer)
-    html = _text(engineer.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    html = _text(engineer.get(reverse("pages:batch", kwargs={"slug": SLUG, "number": 2})))
     assert "disabled>Tick</button>" in html
     assert "This item needs screenshot evidence: upload a file before ticking it." in html
     approved = _text(engineer.get(page_urls()["batch"]))
@@ -775,7 +775,7 @@ def test_next_for_you_follows_the_checklist(journey):
 
     batch2 = journey.approve(journey.batch(1)) and journey.batch(2)
     batch2.start(by=journey.release_manager)
-    url = reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})
+    url = reverse("pages:batch", kwargs={"slug": SLUG, "number": 2})
     item = ChecklistItem.objects.get(gate__batch=batch2)
     quoted = "“Ops to capture screenshots of Sentry + Render dashboards”"
     assert f"Next for you:</span> Waiting for ops to upload the screenshot for {quoted}; then tick it." in _text(
@@ -861,7 +861,7 @@ def test_an_override_is_confirmed_then_shown_on_both_batches(journey):
     done = rm.post(move_url("start", 2), {"override_reason": reason, "confirmed": "yes"})
     assert done.status_code == 302
     assert journey.batch(2).state == BatchState.IN_PROGRESS
-    second = _text(rm.get(reverse("batches:batch", kwargs={"slug": SLUG, "number": 2})))
+    second = _text(rm.get(reverse("pages:batch", kwargs={"slug": SLUG, "number": 2})))
     assert "Started with an override</strong> by rita on" in second
     assert reason in second
     first = _text(rm.get(page_urls()["batch"]))

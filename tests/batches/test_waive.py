@@ -10,8 +10,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from batches.models import GateEvent, GateEventAction, GateKind, GateState, WaiverError
-from batches.review import gate_tally
 from batches.sync import batch_sync
+from pages.readmodels import gate_tally
 from tests.batches.conftest import REPO, SHA1, SHA2
 from tests.factories import PASSWORD, ChecklistItemFactory
 
@@ -37,7 +37,7 @@ def ai_gate(batch, open_prs):
 
 
 def url(gate, name="gate-waive"):
-    return reverse(f"batches:{name}", kwargs={"pk": gate.pk})
+    return reverse(f"pages:{name}", kwargs={"pk": gate.pk})
 
 
 def test_waiving_records_who_and_why_and_shows_as_waived(ai_gate, release_manager):
@@ -218,7 +218,7 @@ def test_anonymous_is_sent_to_login_and_get_is_not_allowed(client, ai_gate, rele
     assert response.url.startswith(reverse("login"))
     client.login(username=release_manager.username, password=PASSWORD)
     assert client.get(url(ai_gate, name)).status_code == 405
-    assert client.post(reverse(f"batches:{name}", kwargs={"pk": 99999}), {"reason": "x"}).status_code == 404
+    assert client.post(reverse(f"pages:{name}", kwargs={"pk": 99999}), {"reason": "x"}).status_code == 404
 
 
 def test_csrf_is_enforced(ai_gate, release_manager):

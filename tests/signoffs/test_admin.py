@@ -20,7 +20,7 @@ def test_evidence_admin_is_read_only_and_shows_hashes_preview_and_chain(admin_cl
     assert response.status_code == 200
     assert first.original_sha256 in page
     assert first.stored_sha256 in page
-    assert reverse("signoffs:evidence-file", args=[first.pk]) in page
+    assert reverse("pages:evidence-file", args=[first.pk]) in page
     assert f"#{first.pk} sentry.png" in page
     assert f"#{second.pk} sentry-2.jpg" in page
     assert "(this file)" in page

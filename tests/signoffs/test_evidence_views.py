@@ -17,11 +17,11 @@ def evidence(item, ops, django_capture_on_commit_callbacks):
 
 
 def _file_url(evidence):
-    return reverse("signoffs:evidence-file", args=[evidence.pk])
+    return reverse("pages:evidence-file", args=[evidence.pk])
 
 
 def _thumb_url(evidence):
-    return reverse("signoffs:evidence-thumbnail", args=[evidence.pk])
+    return reverse("pages:evidence-thumbnail", args=[evidence.pk])
 
 
 @pytest.mark.parametrize("url_for", [_file_url, _thumb_url], ids=["file", "thumbnail"])
@@ -82,7 +82,7 @@ def test_post_is_405(client, stakeholder, evidence, url_for):
 
 def test_unknown_evidence_is_404(client, stakeholder, db):
     client.force_login(stakeholder)
-    assert client.get(reverse("signoffs:evidence-file", args=[999_999])).status_code == 404
+    assert client.get(reverse("pages:evidence-file", args=[999_999])).status_code == 404
 
 
 def test_there_is_no_public_media_route(client, stakeholder, evidence):
@@ -99,7 +99,7 @@ def test_there_is_no_public_media_route(client, stakeholder, evidence):
 
 
 def _audit_url(fmt: str, slug: str = "release-2025", number: int = 3) -> str:
-    return reverse("signoffs:audit-record", kwargs={"slug": slug, "number": number, "fmt": fmt})
+    return reverse("pages:audit-record", kwargs={"slug": slug, "number": number, "fmt": fmt})
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ from django.test import Client, RequestFactory
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
 
-from signoffs.evidence import EvidenceRejected
-from signoffs.models import Evidence
-from signoffs.uploadhandlers import (
+from pages.uploadhandlers import (
     EvidenceSizeLimitUploadHandler,
     evidence_upload_from,
     install_evidence_upload_handlers,
 )
+from signoffs.evidence import EvidenceRejected
+from signoffs.models import Evidence
 from tests.factories import PASSWORD
 from tests.signoffs.conftest import image_bytes, stored_files, upload
 
@@ -22,7 +22,7 @@ LIMIT = 256 * 1024
 
 
 def _upload_url(item) -> str:
-    return reverse("signoffs:evidence-upload", args=[item.pk])
+    return reverse("pages:evidence-upload", args=[item.pk])
 
 
 class CountingStream(io.BytesIO):

@@ -41,11 +41,11 @@ def client_for(user=None, *, csrf: bool = False) -> Client:
 
 
 def signoff_url(item) -> str:
-    return reverse("signoffs:item-signoff", kwargs={"pk": item.pk})
+    return reverse("pages:item-signoff", kwargs={"pk": item.pk})
 
 
 def upload_url(item) -> str:
-    return reverse("signoffs:evidence-upload", kwargs={"pk": item.pk})
+    return reverse("pages:evidence-upload", kwargs={"pk": item.pk})
 
 
 def png(name: str = "sentry.png", size=(64, 40)) -> SimpleUploadedFile:
@@ -138,7 +138,7 @@ def test_ticking_needs_login_post_and_csrf(item, engineer):
     assert client_for().post(signoff_url(item), {"action": "tick"})["Location"].startswith(reverse("login"))
     assert client_for(engineer).get(signoff_url(item)).status_code == 405
     assert client_for(engineer, csrf=True).post(signoff_url(item), {"action": "tick"}).status_code == 403
-    assert client_for(engineer).post(reverse("signoffs:item-signoff", kwargs={"pk": 999999})).status_code == 404
+    assert client_for(engineer).post(reverse("pages:item-signoff", kwargs={"pk": 999999})).status_code == 404
     assert not SignOff.objects.exists()
 
 
@@ -164,7 +164,7 @@ def test_ops_and_release_managers_upload_a_screenshot(request, screenshot_item, 
     assert response.redirect_chain[-1][0].endswith(f"#item-{screenshot_item.pk}")
     html = response.content.decode()
     assert "Stored sentry.png as evidence" in html
-    assert reverse("signoffs:evidence-file", kwargs={"pk": evidence.pk}) in html
+    assert reverse("pages:evidence-file", kwargs={"pk": evidence.pk}) in html
 
 
 def test_htmx_upload_returns_the_row_with_the_preview(screenshot_item, ops):
@@ -172,7 +172,7 @@ def test_htmx_upload_returns_the_row_with_the_preview(screenshot_item, ops):
     assert response.status_code == 200
     html = response.content.decode()
     evidence = Evidence.objects.get(item=screenshot_item)
-    assert f'<img class="thumb" src="{reverse("signoffs:evidence-file", kwargs={"pk": evidence.pk})}"' in html
+    assert f'<img class="thumb" src="{reverse("pages:evidence-file", kwargs={"pk": evidence.pk})}"' in html
     assert "Evidence attached" in html
     # Ops may upload but not tick: no tick button in their row.
     assert 'value="tick"' not in html

@@ -16,9 +16,9 @@ from batches.plan_import import plan_import, plan_slug_for
 from batches.pr_linking import PullRequestLinkError
 from demo.seed import SeedError, demo_seed, plan_is_untouched
 from demo.simulator import demo_providers_wanted, demo_world, simulated_providers, world_path
+from portal.roles import Role
 from providers.fake import WorldError
 from signoffs.evidence import EvidenceRejected
-from signoffs.roles import Role
 from signoffs.services import SignOffError
 
 DEMO_PASSWORD = "gatehouse-demo"

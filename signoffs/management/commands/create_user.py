@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from signoffs.roles import Role
+from portal.roles import Role
 
 
 class Command(BaseCommand):

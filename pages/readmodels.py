@@ -1,4 +1,4 @@
-"""What the plan overview and the batch review pages show, loaded in a fixed number of queries.
+"""Page read-models: what the plan overview and a batch's pages show, loaded in a fixed number of queries.
 
 Views call these; templates only read the attributes set here, so no template
 ever triggers a query per row (a plan of 50 batches costs what a plan of 4 does).
@@ -25,9 +25,9 @@ from batches.models import (
     Plan,
     PlannedPR,
 )
+from portal.roles import Role, user_can, user_roles
 from signoffs.itemstate import item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
-from signoffs.roles import Role, user_can, user_roles
 from signoffs.services import tick_refusal
 
 # -- permissions as the templates need them ------------------------------------
@@ -182,18 +182,18 @@ def batch_move(batch: Batch) -> Move | None:
         return Move(
             "start",
             f"Start Batch {batch.number}",
-            reverse("batches:batch-start", kwargs=kwargs),
+            reverse("pages:batch-start", kwargs=kwargs),
             batch.start_blockers(),
         )
     if batch.state == BatchState.IN_PROGRESS:
         return Move(
-            "ready", "Mark ready for review", reverse("batches:batch-ready", kwargs=kwargs), batch.ready_blockers()
+            "ready", "Mark ready for review", reverse("pages:batch-ready", kwargs=kwargs), batch.ready_blockers()
         )
     if batch.state == BatchState.READY_FOR_REVIEW:
         return Move(
             "approve",
             f"Approve Batch {batch.number}",
-            reverse("batches:batch-approve", kwargs=kwargs),
+            reverse("pages:batch-approve", kwargs=kwargs),
             batch.approve_blockers(),
         )
     return None
@@ -277,7 +277,7 @@ def item_decorate(item: ChecklistItem, batch: Batch, error: str = "", note: str 
     return item
 
 
-def review_items() -> QuerySet[ChecklistItem]:
+def board_items() -> QuerySet[ChecklistItem]:
     return ChecklistItem.objects.prefetch_related(
         Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
         Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")),
@@ -349,12 +349,12 @@ def plan_summaries(plan: Plan, user) -> list[BatchSummary]:
 # -- batch review ----------------------------------------------------------------
 
 
-def review_batches() -> QuerySet[Batch]:
+def board_batches() -> QuerySet[Batch]:
     """Batches with everything the review page shows prefetched: a fixed number of queries.
 
     The planned PRs come joined to the gates that name them (one row per PR and
     gate, ``gate_link`` null for a PR no gate names), which saves a query on the
-    page people keep open and poll; ``review_for`` untangles the rows.
+    page people keep open and poll; ``board_for`` untangles the rows.
     """
     return Batch.objects.select_related("plan", "approved_by", "started_by").prefetch_related(
         Prefetch(
@@ -365,7 +365,7 @@ def review_batches() -> QuerySet[Batch]:
         Prefetch(
             "gates",
             queryset=Gate.objects.select_related("waived_by").prefetch_related(
-                Prefetch("items", queryset=review_items())
+                Prefetch("items", queryset=board_items())
             ),
         ),
     )
@@ -383,8 +383,8 @@ def previous_batch_for(batch: Batch) -> None:
 
 
 @dataclass
-class Review:
-    """Everything the review and presenting pages render for one batch."""
+class BatchBoard:
+    """Everything a batch's page and presenting mode render for it."""
 
     batch: Batch
     prs: list[PlannedPR]
@@ -420,8 +420,8 @@ class Review:
         return [e for e in self.overrides if e.related_batch_id == self.batch.pk]
 
 
-def review_for(batch: Batch, user) -> Review:
-    """``batch`` must come from ``review_batches()``."""
+def board_for(batch: Batch, user) -> BatchBoard:
+    """``batch`` must come from ``board_batches()``."""
     if batch.state == BatchState.PLANNED:
         previous_batch_for(batch)
     prs: dict[int, PlannedPR] = {}
@@ -440,7 +440,7 @@ def review_for(batch: Batch, user) -> Review:
     tally = gate_tally(gates)
     move = batch_move(batch)
     overrides = list(_overrides().filter(Q(batch=batch) | Q(related_batch=batch)))
-    return Review(
+    return BatchBoard(
         batch=batch,
         prs=list(prs.values()),
         gates=gates,

@@ -1,21 +1,22 @@
-"""Evidence thumbnails and the batch audit record: read-only, login and role checked."""
+"""Evidence files and thumbnails, and a batch's sign-off record: read-only, login and role checked.
+
+Never from a public path: there is no media URL.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from batches.models import Batch
+from pages.access import HtmxHttpRequest, require
 from signoffs.audit import FORMATS, audit_batch, audit_render
 from signoffs.models import Evidence
-from signoffs.roles import denial_reason, user_can
 
 
-def _evidence_for(request: HttpRequest, pk: int) -> Evidence:
-    if not user_can(request.user, "view_evidence"):
-        raise PermissionDenied(denial_reason("view_evidence"))
+def _evidence_for(request: HtmxHttpRequest, pk: int) -> Evidence:
+    require(request, "view_evidence")
     return get_object_or_404(Evidence, pk=pk)
 
 
@@ -30,7 +31,7 @@ def _private_file_headers(response: HttpResponse) -> HttpResponse:
 
 
 @require_GET
-def evidence_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+def evidence_thumbnail(request: HtmxHttpRequest, pk: int) -> FileResponse:
     """The small WebP preview; 404 until the thumbnail task has written it."""
     evidence = _evidence_for(request, pk)
     if not evidence.thumbnail:
@@ -45,10 +46,9 @@ def evidence_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
 
 
 @require_GET
-def audit_record(request: HttpRequest, slug: str, number: int, fmt: str) -> HttpResponse:
+def audit_record(request: HtmxHttpRequest, slug: str, number: int, fmt: str) -> HttpResponse:
     """Download a batch's sign-off record as Markdown (``md``) or CSV (``csv``)."""
-    if not user_can(request.user, "view"):
-        raise PermissionDenied(denial_reason("view"))
+    require(request, "view")
     if fmt not in FORMATS:
         raise Http404("The sign-off record is available as .md or .csv.")
     try:
@@ -61,3 +61,17 @@ def audit_record(request: HttpRequest, slug: str, number: int, fmt: str) -> Http
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_GET
+def evidence_file(request: HtmxHttpRequest, pk: int) -> FileResponse:
+    """Evidence bytes, only for signed-in users with a role; never from a public path."""
+    evidence = _evidence_for(request, pk)
+    response = FileResponse(
+        evidence.file.open("rb"),
+        content_type=evidence.content_type,
+        as_attachment=False,
+        filename=f"evidence-{evidence.pk}.{evidence.format_extension}",
+    )
+    # The Content-Disposition filename is generated, never the uploader's.
+    return _private_file_headers(response)

@@ -1,0 +1,32 @@
+"""Every page's URL (the paths are unchanged since the pages lived in the apps)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from pages.views import batches, checklist, files, gates, health, plans
+
+app_name = "pages"
+
+BATCH = "plans/<slug:slug>/batches/<int:number>/"
+
+urlpatterns = [
+    path("", plans.home, name="home"),
+    path("healthz/", health.healthz, name="healthz"),
+    path("import/", plans.plan_import_page, name="plan-import"),
+    path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
+    path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),
+    path(BATCH, batches.batch_review, name="batch"),
+    path(f"{BATCH}present/", batches.batch_present, name="present"),
+    path(f"{BATCH}start/", batches.batch_transition, {"move": "start"}, name="batch-start"),
+    path(f"{BATCH}ready/", batches.batch_transition, {"move": "ready"}, name="batch-ready"),
+    path(f"{BATCH}approve/", batches.batch_transition, {"move": "approve"}, name="batch-approve"),
+    path(f"{BATCH}prs/<int:pr_number>/link/", batches.pr_link, name="pr-link"),
+    path(f"{BATCH}audit.<str:fmt>", files.audit_record, name="audit-record"),
+    path("gates/<int:pk>/waive/", gates.gate_waive_view, name="gate-waive"),
+    path("gates/<int:pk>/revoke/", gates.gate_revoke_view, name="gate-revoke"),
+    path("items/<int:pk>/signoff/", checklist.item_signoff, name="item-signoff"),
+    path("items/<int:pk>/evidence/", checklist.evidence_upload, name="evidence-upload"),
+    path("evidence/<int:pk>/file/", files.evidence_file, name="evidence-file"),
+    path("evidence/<int:pk>/thumbnail/", files.evidence_thumbnail, name="evidence-thumbnail"),
+]
