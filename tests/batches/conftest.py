@@ -216,3 +216,26 @@ def small_plan(db):
 @pytest.fixture
 def big_plan(db):
     return build_plan(slug="big", batches=50, prs_per_batch=3, signoffs=1000)
+
+
+# -- an AI review gate the reviewer could not answer --------------------------------------
+
+
+def ai_check(providers, conclusion, **output):
+    for sha in (SHA1, SHA2):
+        run = {"name": "claude-review", "status": "completed", "conclusion": conclusion}
+        if output:
+            run["output"] = output
+        providers.github_checks(REPO, sha, [run])
+
+
+@pytest.fixture
+def ai_gate(batch, open_prs):
+    """The AI reviewer timed out on both PRs: the gate says so after a sync."""
+    ai_check(open_prs, "timed_out")
+    from batches.sync import batch_sync
+
+    batch_sync(batch=batch)
+    gate = batch.gates.get(kind=GateKind.AI_REVIEW)
+    assert gate.state == GateState.REVIEWER_UNAVAILABLE
+    return gate

@@ -1,4 +1,4 @@
-"""Waivers: Gate.waive / revoke_waiver and the batches:gate-waive / gate-revoke views.
+"""Waivers: Gate.waive, revoke_waiver, waiver_refusal and lifting by findings (the views: tests/pages/test_gates.py).
 
 Gate states come from the fake providers through a sync, never written directly.
 """
@@ -6,38 +6,20 @@ Gate states come from the fake providers through a sync, never written directly.
 from __future__ import annotations
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from batches.models import GateEvent, GateEventAction, GateKind, GateState, WaiverError
 from batches.sync import batch_sync
 from pages.readmodels import gate_tally
-from tests.batches.conftest import REPO, SHA1, SHA2
-from tests.factories import PASSWORD, ChecklistItemFactory
-
-pytestmark = pytest.mark.django_db
-
-
-def ai_check(providers, conclusion, **output):
-    for sha in (SHA1, SHA2):
-        run = {"name": "claude-review", "status": "completed", "conclusion": conclusion}
-        if output:
-            run["output"] = output
-        providers.github_checks(REPO, sha, [run])
-
-
-@pytest.fixture
-def ai_gate(batch, open_prs):
-    """The AI reviewer timed out on both PRs: the gate says so after a sync."""
-    ai_check(open_prs, "timed_out")
-    batch_sync(batch=batch)
-    gate = batch.gates.get(kind=GateKind.AI_REVIEW)
-    assert gate.state == GateState.REVIEWER_UNAVAILABLE
-    return gate
+from tests.batches.conftest import REPO, SHA1, SHA2, ai_check
+from tests.factories import ChecklistItemFactory
 
 
 def url(gate, name="gate-waive"):
     return reverse(f"pages:{name}", kwargs={"pk": gate.pk})
+
+
+pytestmark = pytest.mark.django_db
 
 
 def test_waiving_records_who_and_why_and_shows_as_waived(ai_gate, release_manager):
@@ -149,83 +131,3 @@ def test_revoking_a_waiver_is_audited_and_the_gate_counts_again(ai_gate, release
 
 
 # -- views -------------------------------------------------------------------------------
-
-
-def test_waiving_asks_for_confirmation_first(client, ai_gate, release_manager):
-    client.login(username=release_manager.username, password=PASSWORD)
-    response = client.post(url(ai_gate), {"reason": "Anthropic outage, see status page"})
-    assert response.status_code == 200
-    page = response.content.decode()
-    assert "Waive the AI review gate" in page
-    assert "does not count as passing for the plan&#x27;s cadence" in page
-    assert 'name="confirmed" value="yes"' in page
-    assert 'value="Anthropic outage, see status page"' in page
-    ai_gate.refresh_from_db()
-    assert not ai_gate.is_waived
-
-
-def test_release_manager_waives_after_confirming(client, ai_gate, release_manager):
-    client.login(username=release_manager.username, password=PASSWORD)
-    response = client.post(url(ai_gate), {"reason": "Anthropic outage, see status page", "confirmed": "yes"})
-    assert response.status_code == 302
-    assert response.url == f"{ai_gate.batch.get_absolute_url()}#gate-{ai_gate.pk}"
-    ai_gate.refresh_from_db()
-    assert ai_gate.waiver_reason == "Anthropic outage, see status page"
-    assert [str(m) for m in get_messages(response.wsgi_request)] == [f"Waived “{ai_gate.label}”."]
-    page = client.get(ai_gate.batch.get_absolute_url()).content.decode()
-    assert 'class="badge badge--waived">Waived<' in page
-    assert "Anthropic outage, see status page" in page
-    assert "1 waived" in page
-
-
-def test_view_shows_the_refusal_and_changes_nothing(client, ai_gate, release_manager):
-    client.login(username=release_manager.username, password=PASSWORD)
-    response = client.post(url(ai_gate), {"reason": ""})
-    assert response.status_code == 302
-    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Write why the gate is being waived."]
-    ai_gate.refresh_from_db()
-    assert not ai_gate.is_waived
-
-
-def test_release_manager_revokes_after_confirming(client, ai_gate, release_manager):
-    ai_gate.waive(by=release_manager, reason="reviewer down")
-    client.login(username=release_manager.username, password=PASSWORD)
-    first = client.post(url(ai_gate, "gate-revoke"), {"reason": "reviewer is back"})
-    assert first.status_code == 200
-    assert "Revoke the waiver" in first.content.decode()
-    ai_gate.refresh_from_db()
-    assert ai_gate.is_waived
-    done = client.post(url(ai_gate, "gate-revoke"), {"reason": "reviewer is back", "confirmed": "yes"})
-    assert done.status_code == 302
-    ai_gate.refresh_from_db()
-    assert not ai_gate.is_waived
-
-
-@pytest.mark.parametrize("name", ["gate-waive", "gate-revoke"])
-@pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
-def test_other_roles_are_forbidden(client, ai_gate, request, persona, name):
-    user = request.getfixturevalue(persona)
-    client.login(username=user.username, password=PASSWORD)
-    assert client.post(url(ai_gate, name), {"reason": "please", "confirmed": "yes"}).status_code == 403
-    ai_gate.refresh_from_db()
-    assert not ai_gate.is_waived
-
-
-@pytest.mark.parametrize("name", ["gate-waive", "gate-revoke"])
-def test_anonymous_is_sent_to_login_and_get_is_not_allowed(client, ai_gate, release_manager, name):
-    response = client.post(url(ai_gate, name), {"reason": "x"})
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
-    client.login(username=release_manager.username, password=PASSWORD)
-    assert client.get(url(ai_gate, name)).status_code == 405
-    assert client.post(reverse(f"pages:{name}", kwargs={"pk": 99999}), {"reason": "x"}).status_code == 404
-
-
-def test_csrf_is_enforced(ai_gate, release_manager):
-    from django.test import Client
-
-    client = Client(enforce_csrf_checks=True)
-    client.login(username=release_manager.username, password=PASSWORD)
-    assert client.post(url(ai_gate), {"reason": "x", "confirmed": "yes"}).status_code == 403
-    ai_gate.refresh_from_db()
-    assert not ai_gate.is_waived
