@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from portal.admin import ReadOnlyHistoryAdmin
+from signoffs.itemstate import item_state, replacement_chain
 from signoffs.models import ChecklistItem, Evidence, SignOff
 
 
@@ -33,12 +34,23 @@ class EvidenceInline(admin.TabularInline):
 
 @admin.register(ChecklistItem)
 class ChecklistItemAdmin(admin.ModelAdmin):
-    list_display = ["text", "gate", "evidence_required"]
+    list_display = ["text", "gate", "evidence_required", "current_state"]
     list_filter = ["evidence_required", "gate__batch__plan"]
     search_fields = ["text"]
     list_select_related = ["gate", "gate__batch"]
-    readonly_fields = ["gate", "key"]
+    readonly_fields = ["gate", "key", "current_state"]
     inlines = [SignOffInline, EvidenceInline]
+
+    def get_queryset(self, request):
+        # The state comes from the history: prefetched, so the list costs a fixed number of queries.
+        return super().get_queryset(request).prefetch_related("events__user", "evidence")
+
+    @admin.display(description="State")
+    def current_state(self, obj: ChecklistItem) -> str:
+        state = item_state(obj)
+        if state.ticked:
+            return "ticked" + (" (needs a screenshot)" if state.needs_evidence else "")
+        return "not ticked"
 
 
 @admin.register(SignOff)
@@ -102,15 +114,5 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
 
 
 def evidence_chain(evidence: Evidence) -> list[Evidence]:
-    """Every file in ``evidence``'s replacement chain, oldest first (one query per link)."""
-    older: list[Evidence] = []
-    current = evidence
-    while current.replaces_id:
-        current = Evidence.objects.get(pk=current.replaces_id)
-        older.append(current)
-    newer: list[Evidence] = []
-    current = evidence
-    while (following := Evidence.objects.filter(replaces=current).first()) is not None:
-        newer.append(following)
-        current = following
-    return [*reversed(older), evidence, *newer]
+    """Every file in ``evidence``'s replacement chain, oldest first (one query: its item's files)."""
+    return replacement_chain(evidence, Evidence.objects.filter(item_id=evidence.item_id))

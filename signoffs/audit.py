@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db.models import Prefetch, Q
@@ -78,17 +77,6 @@ def _lifecycle_text(batch: Batch, event: BatchEvent) -> str:
     if event.batch_id != batch.pk:
         return f"Batch {event.batch.number} was started with an override before this batch passed"
     return event.get_action_display()
-
-
-@dataclass(frozen=True)
-class _Chain:
-    """Replacement links within one item, computed from the prefetched rows (no queries)."""
-
-    replaced_by: dict[int, int]
-
-    @classmethod
-    def of(cls, evidence: list[Evidence]) -> _Chain:
-        return cls({e.replaces_id: e.pk for e in evidence if e.replaces_id})
 
 
 def _who(user) -> str:
@@ -221,7 +209,7 @@ def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str
     for gate in gates:
         for item in gate.items.all():
             evidence = list(item.evidence.all())
-            chain = _Chain.of(evidence)
+            replaced_by = item_state(item).replaced_by
             for file in evidence:
                 any_evidence = True
                 lines.append(
@@ -229,7 +217,7 @@ def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str
                     f"| {_md(file.original_name)} ({file.format}, {file.width}×{file.height}) "
                     f"| {_md(_who(file.uploaded_by))} | {_md(_when(file.uploaded_at))} "
                     f"| `{file.original_sha256}` | `{file.stored_sha256}` "
-                    f"| {file.replaces_id or '—'} | {chain.replaced_by.get(file.pk, '—')} |"
+                    f"| {file.replaces_id or '—'} | {replaced_by.get(file.pk, '—')} |"
                 )
     if not any_evidence:
         lines.append("| — | — | — | no evidence files | — | — | — | — | — | — |")
@@ -299,7 +287,7 @@ def audit_csv(batch: Batch) -> str:
                     detail_or_note=event.note,
                 )
             evidence = list(item.evidence.all())
-            chain = _Chain.of(evidence)
+            replaced_by = item_state(item).replaced_by
             for file in evidence:
                 row(
                     record="evidence",
@@ -313,7 +301,7 @@ def audit_csv(batch: Batch) -> str:
                     original_sha256=file.original_sha256,
                     stored_sha256=file.stored_sha256,
                     replaces_evidence_id=file.replaces_id or "",
-                    replaced_by_evidence_id=chain.replaced_by.get(file.pk, ""),
+                    replaced_by_evidence_id=replaced_by.get(file.pk, ""),
                 )
     return out.getvalue()
 

@@ -10,7 +10,7 @@ replaced" each live here only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from signoffs.models import ChecklistItem, Evidence, SignOff
 
@@ -21,6 +21,8 @@ class ItemState:
     state_event: SignOff | None  # the latest tick, untick or reset
     current_evidence: list[Evidence]
     evidence_required: bool
+    # Evidence id -> the id of the file that replaced it (every file stays in the history).
+    replaced_by: dict[int, int] = field(default_factory=dict)
 
     @property
     def ticked(self) -> bool:
@@ -42,13 +44,32 @@ def item_state(item: ChecklistItem) -> ItemState:
     history = sorted(item.events.all(), key=lambda e: e.sequence)
     state_events = [e for e in history if e.action in SignOff.STATE_ACTIONS]
     evidence = list(item.evidence.all())
-    replaced = {e.replaces_id for e in evidence if e.replaces_id}
+    replaced_by = {e.replaces_id: e.pk for e in evidence if e.replaces_id}
     return ItemState(
         history=history,
         state_event=state_events[-1] if state_events else None,
-        current_evidence=[e for e in evidence if e.pk not in replaced],
+        current_evidence=[e for e in evidence if e.pk not in replaced_by],
         evidence_required=item.evidence_required,
+        replaced_by=replaced_by,
     )
+
+
+def replacement_chain(evidence: Evidence, siblings: Iterable[Evidence]) -> list[Evidence]:
+    """``evidence``'s replacement chain among its item's files (``siblings``), oldest first; no queries."""
+    by_pk = {e.pk: e for e in siblings}
+    by_pk[evidence.pk] = evidence
+    replaced_by = {e.replaces_id: e.pk for e in by_pk.values() if e.replaces_id}
+    older: list[Evidence] = []
+    current = evidence
+    while current.replaces_id and current.replaces_id in by_pk:
+        current = by_pk[current.replaces_id]
+        older.append(current)
+    newer: list[Evidence] = []
+    current = evidence
+    while current.pk in replaced_by:
+        current = by_pk[replaced_by[current.pk]]
+        newer.append(current)
+    return [*reversed(older), evidence, *newer]
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,6 @@ class ChecklistItem(models.Model):
     def __str__(self) -> str:
         return self.text
 
-    @property
-    def is_ticked(self) -> bool:
-        """Convenience for one item (two queries); pages use ``signoffs.itemstate.item_state`` over prefetched rows."""
-        from signoffs.itemstate import item_state
-
-        return item_state(self).ticked
-
 
 class SignOff(models.Model):
     """One event in a checklist item's history. Rows are only ever inserted.

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from batches.models import Batch, Gate, GateKind, GateScope, Plan, PlannedPR
 from batches.services import PlanImportError, plan_import
+from signoffs.itemstate import item_state
 from signoffs.models import ChecklistItem, SignOff
 from signoffs.services import signoff_record
 from tests.conftest import SAMPLE_PLAN
@@ -111,7 +112,7 @@ def test_signoff_survives_reimport(sample_plan, sample_plan_source, engineer):
     edited = sample_plan_source.replace(b"Harden backend router registration", b"Harden the router registration")
     plan_import(source=edited, slug=sample_plan.slug)
     item.refresh_from_db()
-    assert item.is_ticked
+    assert item_state(item).ticked
     assert SignOff.objects.get().note == "Checked on staging"
     assert "Harden the router registration" in sample_plan.batches.get(number=1).goals[1]
 
@@ -398,7 +399,7 @@ def test_reimport_resets_a_tick_whose_words_changed(sample_plan, sample_plan_sou
     reset = item.events.order_by("sequence").last()
     assert (reset.action, reset.user) == (SignOff.Action.RESET, release_manager)
     assert reset.note.startswith("Reset by plan re-import: the text changed from “Options expiration dropdown")
-    assert not item.is_ticked
+    assert not item_state(item).ticked
     manual.refresh_from_db()
     assert manual.state == "pending"  # sign it again
     assert manual.events.last().previous_state == "passing"
@@ -423,7 +424,7 @@ def test_reimport_resets_a_tick_when_evidence_becomes_required(sample_plan, samp
     reset = item.events.order_by("sequence").last()
     assert (reset.action, reset.user) == (SignOff.Action.RESET, None)  # from the command line: no person
     assert "a screenshot is now required" in reset.note
-    assert not item.is_ticked
+    assert not item_state(item).ticked
 
 
 def test_switching_evidence_off_is_recorded_with_the_reset(sample_plan, sample_plan_source, ops, engineer):

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from PIL import Image
 
 from signoffs.evidence import EvidenceRejected, evidence_add, evidence_replace, evidence_thumbnail_make
+from signoffs.itemstate import item_state
 from signoffs.models import Evidence, SignOff
 from signoffs.services import SignOffError, signoff_record
 from tests.signoffs.conftest import (
@@ -327,7 +328,7 @@ def test_evidence_required_item_is_refused_without_a_file_then_accepted_with_one
     assert not SignOff.objects.exists()
     evidence_add(item=evidence_item, upload=upload(image_bytes("PNG")), by=ops)
     signoff_record(item=evidence_item, user=engineer, action="tick")
-    assert evidence_item.is_ticked
+    assert item_state(evidence_item).ticked
 
 
 def test_png_chunk_helper_builds_what_pillow_reads():
