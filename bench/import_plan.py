@@ -54,7 +54,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from batches.services import plan_import
+    from batches.plan_import import plan_import
 
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor}")

@@ -56,7 +56,7 @@ def load_plan():
     from django.contrib.auth.models import Group
 
     from batches.models import BatchState, Gate, GateState
-    from batches.services import plan_import
+    from batches.plan_import import plan_import
     from signoffs.models import ChecklistItem, SignOff
 
     spec = importlib.util.spec_from_file_location("bench_import_plan", ROOT / "bench" / "import_plan.py")

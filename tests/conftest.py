@@ -95,7 +95,7 @@ def sample_plan_source() -> bytes:
 
 @pytest.fixture
 def sample_plan(db, sample_plan_source):
-    from batches.services import plan_import
+    from batches.plan_import import plan_import
 
     return plan_import(source=sample_plan_source, slug="batch-plan-2025-10", source_name=SAMPLE_PLAN.name).plan
 

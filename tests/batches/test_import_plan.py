@@ -7,7 +7,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from batches.models import Batch, Gate, GateKind, GateScope, Plan, PlannedPR
-from batches.services import PlanImportError, plan_import
+from batches.plan_import import PlanImportError, plan_import
 from signoffs.itemstate import item_state
 from signoffs.models import ChecklistItem, SignOff
 from signoffs.services import signoff_record

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from batches.plan_import import PlanImportError, plan_import
 from batches.plan_preview import plan_import_preview, prs_text
 from batches.plan_settings import plan_configure
-from batches.services import PlanImportError, plan_import
 from signoffs.models import ChecklistItem
 from signoffs.services import signoff_record
 from tests.batches.test_import_plan import snapshot

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from batches.plan_import import PlanImportError, plan_import, plan_slug_for
 from batches.plan_preview import plan_import_preview
-from batches.services import PlanImportError, plan_import, plan_slug_for
 
 
 class Command(BaseCommand):
