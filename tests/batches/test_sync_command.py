@@ -1,15 +1,12 @@
-"""`manage.py sync_gates` and `runportal`'s sync loop."""
+"""`manage.py sync_gates`: one sync pass, inline."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from batches.management.commands import runportal
 from batches.models import GateKind, GateState
 from tests.batches.conftest import REPO, SHA1, SHA2
 
@@ -47,32 +44,3 @@ def test_bad_arguments_are_refused(batch):
         run("--plan", batch.plan.slug, "--batch", "9")
     with pytest.raises(CommandError, match="There is no plan “nope”"):
         run("--plan", "nope")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_dev_server_sync_loop_survives_errors_and_keeps_going(open_prs, batch, monkeypatch, caplog):
-    # The loop runs in its own thread with its own connection, so the data must be committed.
-    from batches import sync
-
-    calls = []
-    real = sync.batches_sync
-
-    def flaky(**kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("database went away")
-        result = real(**kwargs)
-        stop.set()
-        return result
-
-    monkeypatch.setattr("batches.sync.batches_sync", flaky)
-    stop = threading.Event()
-    with caplog.at_level(logging.INFO, logger="batches.sync"):
-        thread = threading.Thread(target=runportal.sync_loop, args=(stop, 0.01))
-        thread.start()
-        thread.join(timeout=20)
-    assert not thread.is_alive()
-    assert len(calls) == 2
-    assert "The gate sync loop failed" in caplog.text
-    assert "database went away" in caplog.text
-    assert batch.gates.get(kind=GateKind.CI).last_checked_at is not None

@@ -7,6 +7,7 @@ import pytest
 from batches.pr_linking import planned_pr_link
 from demo.seed import plan_configure_for_demo
 from demo.simulator import REPOSITORY, demo_world, simulated_providers
+from tests.batches.conftest import batch, fake, open_prs, plan, providers  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +36,9 @@ def simulator(settings, tmp_path):
 def demo_plan(sample_plan, simulator, release_manager):
     """The sample plan configured for the simulation, batch 1 started, its PRs linked as #101 and #102."""
     plan_configure_for_demo(sample_plan, by=release_manager)
-    batch = sample_plan.batches.get(number=1)
-    batch.start(by=release_manager)
-    for pr in batch.prs.order_by("number"):
+    first = sample_plan.batches.get(number=1)
+    first.start(by=release_manager)
+    for pr in first.prs.order_by("number"):
         planned_pr_link(pr=pr, url=f"https://github.com/{REPOSITORY}/pull/{100 + pr.number}")
         simulator.pr_open(REPOSITORY, 100 + pr.number)
     return sample_plan

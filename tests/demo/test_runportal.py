@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from io import StringIO
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from batches.management.commands import runportal
+from batches.models import GateKind
+from demo.management.commands import runportal
 from demo.simulator import DEMO_SYNC_SECONDS, running_simulator, simulator_stop
 
 
@@ -81,3 +84,32 @@ def test_a_broken_world_file_stops_the_command_with_the_way_out(serve, settings)
     with pytest.raises(CommandError, match="delete it to start the simulation afresh"):
         run()
     assert running_simulator() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dev_server_sync_loop_survives_errors_and_keeps_going(open_prs, batch, monkeypatch, caplog):
+    # The loop runs in its own thread with its own connection, so the data must be committed.
+    from batches import sync
+
+    calls = []
+    real = sync.batches_sync
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        result = real(**kwargs)
+        stop.set()
+        return result
+
+    monkeypatch.setattr("batches.sync.batches_sync", flaky)
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO, logger="batches.sync"):
+        thread = threading.Thread(target=runportal.sync_loop, args=(stop, 0.01))
+        thread.start()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert len(calls) == 2
+    assert "The gate sync loop failed" in caplog.text
+    assert "database went away" in caplog.text
+    assert batch.gates.get(kind=GateKind.CI).last_checked_at is not None

@@ -1,0 +1,97 @@
+"""The import rules of docs/architecture.md, checked from the code's own imports.
+
+Every ``import`` and ``from … import`` in a package's modules counts, including
+ones inside functions (a lazy import is still a dependency). A new cross-import
+that breaks a rule fails here, naming the file and the import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("portal", "providers", "batches", "signoffs", "pages", "demo")
+
+# What each package may import of the others. Whatever is not listed is forbidden.
+ALLOWED: dict[str, set[str]] = {
+    # Settings, roles, the Celery app: the floor everything stands on.
+    "portal": set(),
+    # Provider clients are a leaf: no model, no app (what they need, such as an ETag store, is handed in).
+    "providers": set(),
+    "batches": {"portal", "providers"},
+    "signoffs": {"portal", "batches"},
+    "pages": {"portal", "batches", "signoffs"},
+    # The demo drives the whole product through its own actions.
+    "demo": {"portal", "providers", "batches", "signoffs", "pages"},
+}
+# `batches` creates checklist items when it imports a plan: the one place it may reach into `signoffs`.
+BATCHES_INTO_SIGNOFFS = {"batches/plan_import.py"}
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def modules_of(package: str) -> list[Path]:
+    # Migrations use the historical models Django hands them, never the apps' code.
+    return sorted(p for p in (REPO / package).rglob("*.py") if "migrations" not in p.parts)
+
+
+def violations() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in modules_of(package):
+            relative = path.relative_to(REPO).as_posix()
+            for line, module in imports_of(path):
+                top = module.split(".")[0]
+                if top not in PACKAGES or top == package:
+                    continue
+                allowed = top in ALLOWED[package] or (
+                    package == "batches" and top == "signoffs" and relative in BATCHES_INTO_SIGNOFFS
+                )
+                if not allowed:
+                    found.append(f"{relative}:{line} imports {module}")
+    return found
+
+
+def test_every_package_imports_only_what_its_layer_allows():
+    assert violations() == []
+
+
+def test_provider_clients_import_no_django_models():
+    for path in modules_of("providers"):
+        for line, module in imports_of(path):
+            assert not module.startswith(("django.db", "django.apps", "django.contrib")), (
+                f"{path.relative_to(REPO)}:{line} imports {module}"
+            )
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_rules_see_every_package(package):
+    assert modules_of(package), f"{package}/ has no modules: the layering rules would check nothing"
+
+
+def test_the_check_would_catch_a_cross_import(tmp_path, monkeypatch):
+    """The rule fires on an upward import (here a lazy one inside a function)."""
+    fake_repo = tmp_path / "repo"
+    for package in PACKAGES:
+        (fake_repo / package).mkdir(parents=True)
+        (fake_repo / package / "__init__.py").write_text("")
+    (fake_repo / "batches" / "gates.py").write_text("def f():\n    from signoffs.models import SignOff\n")
+    (fake_repo / "batches" / "plan_import.py").write_text("from signoffs.models import ChecklistItem\n")
+    (fake_repo / "providers" / "http.py").write_text("from batches.models import ConditionalCache\n")
+    monkeypatch.setattr(__import__(__name__, fromlist=["REPO"]), "REPO", fake_repo)
+    assert violations() == [
+        "providers/http.py:1 imports batches.models",
+        "batches/gates.py:2 imports signoffs.models",
+    ]
