@@ -41,17 +41,20 @@ def test_tick_survives_a_reload(page, live_server, batch_one, release_manager):
 
 
 def test_uploaded_png_shows_its_thumbnail(page, live_server, batch_one, release_manager, tmp_path):
+    """A dashboard screenshot wider than the thumbnail: the row shows the 320 px thumbnail, not the file."""
     item = ChecklistItem.objects.get(gate__batch=batch_one, gate__kind=GateKind.MANUAL)
     shot = tmp_path / "render-dashboard.png"
-    Image.new("RGB", (320, 200), (20, 120, 200)).save(shot, "PNG")
+    Image.new("RGB", (1280, 800), (20, 120, 200)).save(shot, "PNG")
     log_in(page, live_server, release_manager, batch_one.get_absolute_url())
     page.locator(f"#file-{item.pk}").set_input_files(str(shot))
     page.locator(f"#item-{item.pk}").get_by_role("button", name="Upload screenshot").click()
     thumb = page.locator(f"#item-{item.pk} img.thumb")
     thumb.wait_for()
+    evidence = Evidence.objects.get(item=item)
+    assert thumb.get_attribute("src") == f"/evidence/{evidence.pk}/thumbnail/"
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
-    assert thumb.evaluate("img => img.naturalWidth") == 320
-    assert Evidence.objects.get(item=item).original_name == "render-dashboard.png"
+    assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [320, 200]
+    assert (evidence.original_name, evidence.width, evidence.height) == ("render-dashboard.png", 1280, 800)
 
 
 def test_gate_change_elsewhere_appears_without_reload_and_keeps_a_typed_note(
