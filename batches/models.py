@@ -128,6 +128,9 @@ class Batch(models.Model):
 
     # -- lifecycle ---------------------------------------------------------------
 
+    # The predecessor, when a caller loaded it already (not a field): see previous_batch().
+    _previous_batch: Batch | None
+
     def previous_batch(self) -> Batch | None:
         # The plan overview hands every batch its predecessor (with gates
         # prefetched) so that fifty batches cost no extra queries.
@@ -256,11 +259,12 @@ class Batch(models.Model):
 
     @staticmethod
     def _expected_from(new_state: str) -> str:
-        return {
+        expected: dict[str, str] = {
             BatchState.IN_PROGRESS: BatchState.PLANNED,
             BatchState.READY_FOR_REVIEW: BatchState.IN_PROGRESS,
             BatchState.APPROVED: BatchState.READY_FOR_REVIEW,
-        }[new_state]
+        }
+        return expected[new_state]
 
 
 class BatchEventAction(models.TextChoices):
@@ -360,7 +364,7 @@ class GateState(models.TextChoices):
 
 
 # How a gate that does not pass reads in a blocker sentence: “CI gate “pytest” is failing.”
-_BLOCKING_PHRASES = {
+_BLOCKING_PHRASES: dict[str, str] = {
     GateState.PENDING: "is pending",
     GateState.FAILING: "is failing",
     GateState.STALE: "is stale: its provider could not be read",

@@ -308,10 +308,10 @@ def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedB
             continue
         for item in node.children:
             inline = _item_paragraph(item)
-            name = _leading_strong(inline) if inline is not None else None
+            strong = _leading_strong(inline) if inline is not None else None
             sublist = _item_sublist(item)
-            if name and sublist is not None:
-                sections[name.strip().rstrip(":").lower()] = (sublist, _line(item))
+            if strong and sublist is not None:
+                sections[strong.strip().rstrip(":").lower()] = (sublist, _line(item))
 
     goals = [text for text, _, _ in _list_texts(sections["goals"][0])] if "goals" in sections else []
     tasks = []
@@ -368,10 +368,11 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
             raise PlanFormatError(f"the file is {len(source):,} bytes; a plan may be at most {MAX_PLAN_BYTES:,}")
         if b"\x00" in source:
             raise PlanFormatError("the file is binary, not a markdown plan")
+        raw = source
         try:
-            source = source.decode("utf-8-sig")
+            source = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = source[: exc.start].count(b"\n") + 1
+            line = raw[: exc.start].count(b"\n") + 1
             raise PlanFormatError("the file is not UTF-8 text (is it a markdown plan?)", line) from None
     if "\x00" in source:
         raise PlanFormatError("the file is binary, not a markdown plan")
@@ -483,7 +484,7 @@ def _no_batches(root: SyntaxTreeNode, title: SyntaxTreeNode) -> PlanFormatError:
         line = _line(node)
         if node.type == "heading" and node is not title:
             text = _quote(_inline_text(node.children[0]))
-            if not node.parent.is_root:
+            if node.parent is not None and not node.parent.is_root:
                 if looks_like_batch(text):
                     return PlanFormatError(
                         f"the plan has no batches: “{text}” is a heading inside a list or quote; "

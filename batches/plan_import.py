@@ -426,8 +426,9 @@ def _remove_stale_batches(plan: Plan, existing: dict[int, Batch], wanted: set[in
     stale = [b for number, b in existing.items() if number not in wanted]
     if not stale:
         return 0
-    kept = SignOff.objects.filter(item__gate__batch__in=stale).values_list("item__gate__batch__number", flat=True)
-    kept = sorted(set(kept))
+    kept = sorted(
+        set(SignOff.objects.filter(item__gate__batch__in=stale).values_list("item__gate__batch__number", flat=True))
+    )
     if kept:
         raise PlanImportError(
             f"Batch {kept[0]} is missing from the new plan but has sign-offs; sign-offs are never discarded, "

@@ -30,8 +30,8 @@ class PullRequestRef:
 def github_web_host() -> str:
     """The web host whose PR URLs we accept: GITHUB_WEB_URL's, else github.com or the GitHub Enterprise host."""
     if settings.GITHUB_WEB_URL:
-        return urlparse(settings.GITHUB_WEB_URL).netloc
-    host = urlparse(settings.GITHUB_API_URL).netloc
+        return urlparse(str(settings.GITHUB_WEB_URL)).netloc
+    host = urlparse(str(settings.GITHUB_API_URL)).netloc
     return "github.com" if host == "api.github.com" else host
 
 

@@ -33,10 +33,10 @@ def dashboard_png(*, title: str, subtitle: str, rows: list[tuple[str, str, bool]
     for y in range(top + 40, bottom, 40):
         draw.line((left, y, right, y), fill=LINE)
     rng = random.Random(seed)
-    points, value = [], 0.55
+    points, level = [], 0.55
     for x in range(left + 10, right - 10, 16):
-        value = min(0.9, max(0.2, value + rng.uniform(-0.06, 0.06)))
-        points.append((x, bottom - value * (bottom - top)))
+        level = min(0.9, max(0.2, level + rng.uniform(-0.06, 0.06)))
+        points.append((x, bottom - level * (bottom - top)))
     draw.line(points, fill=(11, 94, 215), width=3)
     draw.text((left + 12, top + 8), "Requests per minute (last 24 h)", fill=MUTED, font=_font(16))
 

@@ -137,7 +137,8 @@ def simulator_page(request: HttpRequest) -> HttpResponse:
 # -- changing the simulation -------------------------------------------------------------
 
 
-def _linked_pr(simulator: Simulator, data: QueryDict) -> tuple[PlannedPR, str]:
+def _linked_pr(simulator: Simulator, data: QueryDict) -> tuple[PlannedPR, str, int]:
+    """The linked planned PR the form names, its repository and its pull request number."""
     try:
         pk = int(data.get("pr", ""))
     except ValueError:
@@ -147,27 +148,27 @@ def _linked_pr(simulator: Simulator, data: QueryDict) -> tuple[PlannedPR, str]:
         .filter(pk=pk, batch__in=active_batches(), github_number__isnull=False)
         .first()
     )
-    if pr is None:
+    if pr is None or pr.github_number is None:
         raise ActionError("That pull request is not linked in an active batch any more; reload the page.")
     repository = pr_repository(pr)
     try:
         simulator.world.pull(repository, pr.github_number)
     except WorldError as exc:
         raise ActionError(str(exc)) from None
-    return pr, repository
+    return pr, repository, pr.github_number
 
 
 def _ci(simulator: Simulator, data: QueryDict, *, passed: bool) -> str:
-    pr, repository = _linked_pr(simulator, data)
+    pr, repository, number = _linked_pr(simulator, data)
     gates = Gate.objects.filter(batch=pr.batch, kind=GateKind.CI).filter(Q(scope=GateScope.BATCH) | Q(prs=pr))
     names = _ci_names(pr, list(gates.distinct().prefetch_related("prs")))
     if not names:
         raise ActionError(f"No CI gate of Batch {pr.batch.number} names its check; set the check name in the admin.")
-    return " ".join(simulator.pr_check(repository, pr.github_number, name=name, passed=passed) for name in names)
+    return " ".join(simulator.pr_check(repository, number, name=name, passed=passed) for name in names)
 
 
 def _ai(simulator: Simulator, data: QueryDict, *, approve: bool) -> str:
-    pr, repository = _linked_pr(simulator, data)
+    pr, repository, number = _linked_pr(simulator, data)
     plan = pr.batch.plan
     check, bot = plan.ai_reviewer_check_name.strip(), plan.ai_reviewer_bot_login.strip()
     if not (check or bot):
@@ -176,13 +177,13 @@ def _ai(simulator: Simulator, data: QueryDict, *, approve: bool) -> str:
         check = concrete_check_name(check)
     findings = "" if approve else "Blocking: a missing secret crashes startup; read it lazily and fail with a message."
     return simulator.pr_ai_review(
-        repository, pr.github_number, check_name=check, bot_login=bot, approve=approve, findings=findings
+        repository, number, check_name=check, bot_login=bot, approve=approve, findings=findings
     )
 
 
 def _merge(simulator: Simulator, data: QueryDict) -> str:
-    pr, repository = _linked_pr(simulator, data)
-    return simulator.pr_merge(repository, pr.github_number, files=changed_files(pr))
+    pr, repository, number = _linked_pr(simulator, data)
+    return simulator.pr_merge(repository, number, files=changed_files(pr))
 
 
 def _service(simulator: Simulator, data: QueryDict) -> str:

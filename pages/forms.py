@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 
@@ -53,7 +54,7 @@ class PlanSettingsForm(forms.Form):
     )
 
     @classmethod
-    def for_plan(cls, plan: Plan, data=None) -> PlanSettingsForm:
+    def for_plan(cls, plan: Plan, data: Any = None) -> PlanSettingsForm:
         initial = {
             "github_repository": plan.github_repository,
             "ai_reviewer_check_name": plan.ai_reviewer_check_name,
@@ -83,13 +84,9 @@ class PlanSettingsForm(forms.Form):
             raise forms.ValidationError(f"“{bad[0]}” is not a Render service id (they look like srv-abc123).")
         return list(dict.fromkeys(ids))
 
-    def clean(self) -> dict:
-        data = super().clean()
-        for name in ("sentry_organization", "sentry_project", "sentry_environment", "ai_reviewer_check_name"):
-            if name in data:
-                data[name] = data[name].strip()
-        if "ai_reviewer_bot_login" in data:
-            data["ai_reviewer_bot_login"] = data["ai_reviewer_bot_login"].strip()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # CharFields arrive stripped
         if bool(data.get("sentry_organization")) != bool(data.get("sentry_project")):
             self.add_error(
                 "sentry_project" if data.get("sentry_organization") else "sentry_organization",

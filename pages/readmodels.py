@@ -9,7 +9,9 @@ so the page says what will happen before the click.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.urls import reverse
@@ -25,15 +27,15 @@ from batches.models import (
     Plan,
     PlannedPR,
 )
-from portal.roles import Role, user_can, user_roles
-from signoffs.itemstate import item_state
+from portal.roles import AnyUser, Role, user_can, user_roles
+from signoffs.itemstate import ItemState, item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
 from signoffs.services import tick_refusal
 
 # -- permissions as the templates need them ------------------------------------
 
 
-def permissions_for(user) -> dict[str, bool]:
+def permissions_for(user: AnyUser) -> dict[str, bool]:
     """Which controls to show. Only for hiding controls: every view checks again itself."""
     return {
         "tick": user_can(user, "tick"),
@@ -92,7 +94,7 @@ def gate_bucket(gate: Gate) -> str:
     return "pending"  # pending and needs-configuration: nothing known yet
 
 
-def gate_tally(gates) -> GateTally:
+def gate_tally(gates: Iterable[Gate]) -> GateTally:
     tally = GateTally()
     for gate in gates:
         bucket = gate_bucket(gate)
@@ -115,7 +117,7 @@ def batch_verdict(batch: Batch, tally: GateTally) -> Verdict:
     """The one-line answer a stakeholder wants on the projector."""
     waived = f" ({tally.waived} waived)" if tally.waived else ""
     if batch.state == BatchState.APPROVED:
-        who = batch.approved_by.get_username() if batch.approved_by_id else "a release manager"
+        who = batch.approved_by.get_username() if batch.approved_by else "a release manager"
         when = f" on {batch.approved_at:%d %b %Y}" if batch.approved_at else ""
         also = f" {_count(tally.waived, 'gate')} waived." if tally.waived else ""
         return Verdict("good", "Approved", f"Approved by {who}{when}.{also}")
@@ -207,7 +209,7 @@ class NextAction:
     button_url: str = ""
 
 
-def next_action(batch: Batch, user, move: Move | None) -> NextAction | None:
+def next_action(batch: Batch, user: AnyUser, move: Move | None, checklist: list[ItemRow]) -> NextAction | None:
     """What the viewer, given their role, should do next for this batch (None: nothing).
 
     Computed from the same rules as the buttons: it never asks for something
@@ -232,11 +234,9 @@ def next_action(batch: Batch, user, move: Move | None) -> NextAction | None:
         return NextAction("Review it: open presenting mode.")
     if state != BatchState.IN_PROGRESS:
         return None
-    open_items = [
-        item for gate in batch.gates.all() if gate.kind == GateKind.MANUAL for item in gate.items.all() if not item.done
-    ]
-    tickable = [i for i in open_items if not i.state.ticked and not i.state.needs_evidence]
-    needs_file = [i for i in open_items if i.state.needs_evidence]
+    open_items = [row for row in checklist if not row.state.done]
+    tickable = [row for row in open_items if not row.state.ticked and not row.state.needs_evidence]
+    needs_file = [row for row in open_items if row.state.needs_evidence]
     if Role.ENGINEER in roles and tickable:
         return NextAction(f"Tick what you have verified: {_quoted(tickable)}.")
     if Role.OPS in roles and needs_file:
@@ -246,35 +246,81 @@ def next_action(batch: Batch, user, move: Move | None) -> NextAction | None:
     return None
 
 
-def _quoted(items: list[ChecklistItem], limit: int = 2) -> str:
-    shown = [f"“{item.text}”" for item in items[:limit]]
-    if len(items) > limit:
-        shown.append(f"{len(items) - limit} more")
+def _quoted(rows: list[ItemRow], limit: int = 2) -> str:
+    shown = [f"“{row.item.text}”" for row in rows[:limit]]
+    if len(rows) > limit:
+        shown.append(f"{len(rows) - limit} more")
     return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
 
 
 # -- checklist items ---------------------------------------------------------------
 
 
-def item_decorate(item: ChecklistItem, batch: Batch, error: str = "", note: str = "") -> ChecklistItem:
-    """Attach the item's state (from its prefetched rows) and what its controls would do."""
+class _Forwards:
+    """A row reads like its model in templates (``row.pk``, ``row.label``): unknown names go to the model."""
+
+    _model_field = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_model_field":
+            raise AttributeError(name)
+        return getattr(getattr(self, self._model_field), name)
+
+
+@dataclass
+class ItemRow(_Forwards):
+    """A checklist item as its row shows it: its state, and what its controls would do."""
+
+    item: ChecklistItem
+    state: ItemState
+    tick_refusal: str | None = None
+    untick_refusal: str | None = None
+    upload_refusal: str | None = None
+    error: str = ""
+    note_value: str = ""
+    _model_field = "item"
+
+    @property
+    def history(self) -> list[SignOff]:
+        return self.state.history
+
+    @property
+    def state_event(self) -> SignOff | None:
+        return self.state.state_event
+
+    @property
+    def ticked(self) -> bool:
+        return self.state.ticked
+
+    @property
+    def current_evidence(self) -> list[Evidence]:
+        return self.state.current_evidence
+
+
+def item_row(item: ChecklistItem, batch: Batch, error: str = "", note: str = "") -> ItemRow:
+    """The item's row: its state from its prefetched history, and its controls' refusals."""
     state = item_state(item)
-    item.state = state
-    item.history = state.history
-    item.state_event = state.state_event
-    item.ticked = state.ticked
-    item.done = state.done
-    item.current_evidence = state.current_evidence
-    item.tick_refusal = tick_refusal(batch_state=batch.state, batch_number=batch.number, state=state)
-    item.untick_refusal = (
-        f"Batch {batch.number} is approved; its sign-offs are final." if batch.state == BatchState.APPROVED else None
+    approved = batch.state == BatchState.APPROVED
+    return ItemRow(
+        item=item,
+        state=state,
+        tick_refusal=tick_refusal(batch_state=batch.state, batch_number=batch.number, state=state),
+        untick_refusal=f"Batch {batch.number} is approved; its sign-offs are final." if approved else None,
+        upload_refusal=f"Batch {batch.number} is approved; its evidence is final." if approved else None,
+        error=error,
+        note_value=note,
     )
-    item.upload_refusal = (
-        f"Batch {batch.number} is approved; its evidence is final." if batch.state == BatchState.APPROVED else None
-    )
-    item.error = error
-    item.note_value = note
-    return item
+
+
+@dataclass
+class GateRow(_Forwards):
+    """A gate as the pages show it: its bucket, the PRs it covers, its checklist rows."""
+
+    gate: Gate
+    bucket: str
+    scope_prs: list[PlannedPR] = field(default_factory=list)
+    items: list[ItemRow] = field(default_factory=list)
+    _model_field = "gate"
 
 
 def board_items() -> QuerySet[ChecklistItem]:
@@ -296,7 +342,7 @@ class BatchSummary:
     overrides: list[BatchEvent]
     verdict: Verdict = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.verdict = batch_verdict(self.batch, self.tally)
 
 
@@ -306,7 +352,7 @@ def _overrides() -> QuerySet[BatchEvent]:
     )
 
 
-def plan_summaries(plan: Plan, user) -> list[BatchSummary]:
+def plan_summaries(plan: Plan, user: AnyUser) -> list[BatchSummary]:
     """Every batch of ``plan`` in order, with tallies, blockers and next actions: a fixed number of queries."""
     items = ChecklistItem.objects.only("pk", "gate_id", "evidence_required", "text").prefetch_related(
         Prefetch("events", queryset=SignOff.objects.filter(action__in=SignOff.STATE_ACTIONS).select_related("user")),
@@ -329,17 +375,19 @@ def plan_summaries(plan: Plan, user) -> list[BatchSummary]:
         batch.plan = plan
         batch._previous_batch = previous  # read by Batch.previous_batch()
         previous = batch
-        for gate in batch.gates.all():
-            for item in gate.items.all():
-                item.state = item_state(item)
-                item.done = item.state.done
+        checklist = [
+            ItemRow(item=item, state=item_state(item))
+            for gate in batch.gates.all()
+            if gate.kind == GateKind.MANUAL
+            for item in gate.items.all()
+        ]
         move = batch_move(batch)
         summaries.append(
             BatchSummary(
                 batch,
                 gate_tally(batch.gates.all()),
                 batch_blockers(batch),
-                next_action(batch, user, move),
+                next_action(batch, user, move, checklist),
                 overrides.get(batch.pk, []),
             )
         )
@@ -388,8 +436,8 @@ class BatchBoard:
 
     batch: Batch
     prs: list[PlannedPR]
-    gates: list[Gate]
-    manual_gates: list[Gate]
+    gates: list[GateRow]
+    manual_gates: list[GateRow]
     tally: GateTally
     verdict: Verdict
     blockers: list[str]
@@ -398,17 +446,13 @@ class BatchBoard:
     overrides: list[BatchEvent]
 
     @property
-    def waivable_gates(self) -> list[Gate]:
+    def waivable_gates(self) -> list[GateRow]:
         """Gates a release manager may waive now (the gate decides: ``Gate.waiver_refusal``)."""
-        return [g for g in self.gates if g.can_be_waived]
+        return [row for row in self.gates if row.gate.can_be_waived]
 
     @property
-    def waived_gates(self) -> list[Gate]:
-        return [g for g in self.gates if g.is_waived]
-
-    @property
-    def revocable_gates(self) -> list[Gate]:
-        return [g for g in self.gates if g.revocation_refusal() is None]
+    def revocable_gates(self) -> list[GateRow]:
+        return [row for row in self.gates if row.gate.revocation_refusal() is None]
 
     @property
     def started_with_override(self) -> BatchEvent | None:
@@ -420,35 +464,36 @@ class BatchBoard:
         return [e for e in self.overrides if e.related_batch_id == self.batch.pk]
 
 
-def board_for(batch: Batch, user) -> BatchBoard:
+def board_for(batch: Batch, user: AnyUser) -> BatchBoard:
     """``batch`` must come from ``board_batches()``."""
     if batch.state == BatchState.PLANNED:
         previous_batch_for(batch)
     prs: dict[int, PlannedPR] = {}
     prs_of_gate: dict[int, list[PlannedPR]] = {}
-    for row in batch.pr_rows:
+    pr_rows: list[PlannedPR] = batch.pr_rows  # type: ignore[attr-defined]  # the to_attr prefetch above
+    for row in pr_rows:
         pr = prs.setdefault(row.pk, row)
-        if row.gate_link is not None:
-            prs_of_gate.setdefault(row.gate_link, []).append(pr)
-    gates = list(batch.gates.all())
-    for gate in gates:
+        gate_link: int | None = row.gate_link  # type: ignore[attr-defined]  # annotated by the prefetch
+        if gate_link is not None:
+            prs_of_gate.setdefault(gate_link, []).append(pr)
+    gates = []
+    for gate in batch.gates.all():
         gate.batch = batch  # the waiver rules read it; no query
-        gate.bucket = gate_bucket(gate)
-        gate.scope_prs = prs_of_gate.get(gate.pk, [])
-        for item in gate.items.all():
-            item_decorate(item, batch)
-    tally = gate_tally(gates)
+        items = [item_row(item, batch) for item in gate.items.all()]
+        gates.append(GateRow(gate=gate, bucket=gate_bucket(gate), scope_prs=prs_of_gate.get(gate.pk, []), items=items))
+    tally = gate_tally(row.gate for row in gates)
     move = batch_move(batch)
     overrides = list(_overrides().filter(Q(batch=batch) | Q(related_batch=batch)))
+    manual = [row for row in gates if row.gate.kind == GateKind.MANUAL]
     return BatchBoard(
         batch=batch,
         prs=list(prs.values()),
         gates=gates,
-        manual_gates=[g for g in gates if g.kind == GateKind.MANUAL],
+        manual_gates=manual,
         tally=tally,
         verdict=batch_verdict(batch, tally),
         blockers=batch_blockers(batch),
         move=move,
-        action=next_action(batch, user, move),
+        action=next_action(batch, user, move, [item for row in manual for item in row.items]),
         overrides=overrides,
     )

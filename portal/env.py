@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
-
-_UNSET = object()
 
 
 def _raw(name: str) -> str | None:
@@ -25,12 +24,24 @@ def _raw(name: str) -> str | None:
     return os.environ.get(name)
 
 
-def env_str(name: str, default: str | object | None = _UNSET) -> str | None:
+class _Required:
+    """No default: the variable must be set."""
+
+
+REQUIRED = _Required()
+
+
+@overload
+def env_str(name: str, default: str | _Required = REQUIRED) -> str: ...
+@overload
+def env_str(name: str, default: None) -> str | None: ...
+def env_str(name: str, default: str | _Required | None = REQUIRED) -> str | None:
+    """The variable's text; ``default`` when unset or empty, or an error when there is none."""
     value = _raw(name)
     if value is None or value == "":
-        if default is _UNSET:
+        if isinstance(default, _Required):
             raise ImproperlyConfigured(f"Set the {name} environment variable.")
-        return default  # type: ignore[return-value]
+        return default
     return value
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import models
+
+# Who a request is from: a signed-in user or an anonymous one (``request.user``).
+type AnyUser = AbstractUser | AnonymousUser
 
 
 class Role(models.TextChoices):
@@ -41,19 +45,20 @@ ACTION_DESCRIPTIONS = {
 }
 
 
-def user_roles(user) -> set[str]:
+def user_roles(user: AnyUser) -> set[str]:
     if not user.is_authenticated:
         return set()
-    cached = getattr(user, "_gatehouse_roles", None)
+    # Remembered on the user object: a page asks several times per request.
+    cached: set[str] | None = user.__dict__.get("_gatehouse_roles")
     if cached is None:
         cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
         if user.is_superuser:
             cached.add(Role.RELEASE_MANAGER)
-        user._gatehouse_roles = cached
+        user.__dict__["_gatehouse_roles"] = cached
     return cached
 
 
-def user_can(user, action: str) -> bool:
+def user_can(user: AnyUser, action: str) -> bool:
     return bool(user_roles(user) & PERMISSIONS[action])
 
 

@@ -11,8 +11,7 @@ from signoffs.models import ChecklistItem, Evidence, SignOff
 
 class SignOffInline(admin.TabularInline):
     model = SignOff
-    fields = ["sequence", "action", "user", "note", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields = ("sequence", "action", "user", "note", "created_at")
     extra = 0
     can_delete = False
 
@@ -22,8 +21,7 @@ class SignOffInline(admin.TabularInline):
 
 class EvidenceInline(admin.TabularInline):
     model = Evidence
-    fields = ["original_name", "format", "uploaded_by", "uploaded_at", "stored_sha256", "replaces"]
-    readonly_fields = fields
+    readonly_fields = fields = ("original_name", "format", "uploaded_by", "uploaded_at", "stored_sha256", "replaces")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -69,7 +67,7 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
     search_fields = ["original_name", "original_sha256", "stored_sha256"]
     list_select_related = ["item", "uploaded_by", "replaces"]
     date_hierarchy = "uploaded_at"
-    fields = [
+    fields = (
         "preview",
         "item",
         "uploaded_by",
@@ -84,7 +82,7 @@ class EvidenceAdmin(ReadOnlyHistoryAdmin):
         "stored_sha256",
         "note",
         "replacement_chain",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Preview")

@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.contrib.auth.models import AbstractUser
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
@@ -42,7 +44,22 @@ CSV_COLUMNS = [
 ]
 
 
-def audit_batch(*, slug: str, number: int) -> Batch:
+@dataclass(frozen=True)
+class AuditRecord:
+    """One batch with everything its record lists, loaded up front."""
+
+    batch: Batch
+    # Its own lifecycle, plus overrides that started a later batch before this one passed.
+    lifecycle: list[BatchEvent]
+    # Gate id -> its waiver events (given, revoked, lifted), oldest first.
+    waivers: dict[int, list[GateEvent]]
+
+    @property
+    def gates(self) -> list[Gate]:
+        return list(self.batch.gates.all())
+
+
+def audit_batch(*, slug: str, number: int) -> AuditRecord:
     """The batch with every gate, item, event and evidence file prefetched.
 
     Raises ``Batch.DoesNotExist``. Query count is constant (one per level).
@@ -51,26 +68,28 @@ def audit_batch(*, slug: str, number: int) -> Batch:
         Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
         Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")),
     )
-    waivers = GateEvent.objects.filter(action__in=WAIVER_ACTIONS).select_related("by").order_by("created_at", "pk")
     gates = (
         Gate.objects.select_related("waived_by")
         .order_by("position", "pk")
-        .prefetch_related(Prefetch("items", queryset=items), Prefetch("events", queryset=waivers, to_attr="waivers"))
+        .prefetch_related(Prefetch("items", queryset=items))
     )
     batch = (
         Batch.objects.select_related("plan")
         .prefetch_related(Prefetch("gates", queryset=gates))
         .get(plan__slug=slug, number=number)
     )
-    # Its own lifecycle, plus overrides that started a later batch before this one passed.
-    batch.lifecycle = list(
+    lifecycle = list(
         BatchEvent.objects.filter(
             Q(batch=batch) | Q(related_batch=batch, action=BatchEventAction.STARTED_WITH_OVERRIDE)
         )
         .select_related("by", "batch")
         .order_by("created_at", "pk")
     )
-    return batch
+    waivers: dict[int, list[GateEvent]] = {}
+    events = GateEvent.objects.filter(gate__batch=batch, action__in=WAIVER_ACTIONS).select_related("by")
+    for event in events.order_by("created_at", "pk"):
+        waivers.setdefault(event.gate_id, []).append(event)
+    return AuditRecord(batch=batch, lifecycle=lifecycle, waivers=waivers)
 
 
 def _lifecycle_text(batch: Batch, event: BatchEvent) -> str:
@@ -79,7 +98,7 @@ def _lifecycle_text(batch: Batch, event: BatchEvent) -> str:
     return event.get_action_display()
 
 
-def _who(user) -> str:
+def _who(user: AbstractUser | None) -> str:
     if user is None:
         return ""
     full = user.get_full_name()
@@ -133,8 +152,9 @@ def _md(text: object) -> str:
     return _MD_ESCAPE.sub(lambda match: "\\" + match[0], value) or "—"
 
 
-def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str:
+def audit_markdown(record: AuditRecord, *, generated_at: datetime | None = None) -> str:
     """The batch's sign-off record as a Markdown document."""
+    batch = record.batch
     generated_at = generated_at or timezone.now()
     plan = batch.plan
     lines = [
@@ -163,22 +183,23 @@ def audit_markdown(batch: Batch, *, generated_at: datetime | None = None) -> str
         )
     lines += ["", "## Waivers", ""]
     lines += ["| Gate | Event | By | At | Reason or detail |", "| --- | --- | --- | --- | --- |"]
-    waiver_events = [(gate, event) for gate in gates for event in gate.waivers]
-    for gate, event in sorted(waiver_events, key=lambda pair: (pair[1].created_at, pair[1].pk)):
+    waiver_events = [(gate, waiver) for gate in gates for waiver in record.waivers.get(gate.pk, [])]
+    for gate, waiver_event in sorted(waiver_events, key=lambda pair: (pair[1].created_at, pair[1].pk)):
         lines.append(
-            f"| {_md(gate.label)} | {_md(event.get_action_display())} | {_md(_who(event.by) or 'Gatehouse')} "
-            f"| {_md(_when(event.created_at))} | {_md(event.reason or event.detail)} |"
+            f"| {_md(gate.label)} | {_md(waiver_event.get_action_display())} "
+            f"| {_md(_who(waiver_event.by) or 'Gatehouse')} | {_md(_when(waiver_event.created_at))} "
+            f"| {_md(waiver_event.reason or waiver_event.detail)} |"
         )
     if not waiver_events:
         lines.append("| — | no waivers | — | — | — |")
     lines += ["", "## Lifecycle", ""]
     lines += ["| Event | By | At | Reason | Detail |", "| --- | --- | --- | --- | --- |"]
-    for event in batch.lifecycle:
+    for move in record.lifecycle:
         lines.append(
-            f"| {_md(_lifecycle_text(batch, event))} | {_md(_who(event.by))} | {_md(_when(event.created_at))} "
-            f"| {_md(event.reason)} | {_md(event.detail)} |"
+            f"| {_md(_lifecycle_text(batch, move))} | {_md(_who(move.by))} | {_md(_when(move.created_at))} "
+            f"| {_md(move.reason)} | {_md(move.detail)} |"
         )
-    if not batch.lifecycle:
+    if not record.lifecycle:
         lines.append("| not started | — | — | — | — |")
     lines += ["", "## Sign-off events", ""]
     lines += ["| Gate | Item | # | Action | By | At | Note |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -238,8 +259,9 @@ def _cell(value: object) -> str:
     return text
 
 
-def audit_csv(batch: Batch) -> str:
+def audit_csv(record: AuditRecord) -> str:
     """The same record as one CSV table; the ``record`` column says which kind of row."""
+    batch = record.batch
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -247,13 +269,13 @@ def audit_csv(batch: Batch) -> str:
     def row(**values: object) -> None:
         writer.writerow([_cell(values.get(column, "")) for column in CSV_COLUMNS])
 
-    for event in batch.lifecycle:
+    for move in record.lifecycle:
         row(
             record="lifecycle",
-            state_or_action=_lifecycle_text(batch, event),
-            by=_who(event.by),
-            at=_when(event.created_at),
-            detail_or_note=" / ".join(part for part in (event.reason, event.detail) if part),
+            state_or_action=_lifecycle_text(batch, move),
+            by=_who(move.by),
+            at=_when(move.created_at),
+            detail_or_note=" / ".join(part for part in (move.reason, move.detail) if part),
         )
     for gate in batch.gates.all():
         waiver = f"waived: {gate.waiver_reason}" if gate.waived_at else ""
@@ -265,14 +287,14 @@ def audit_csv(batch: Batch) -> str:
             at=_when(gate.last_checked_at),
             detail_or_note=" / ".join(part for part in (gate.detail, waiver) if part),
         )
-        for event in gate.waivers:
+        for waiver_event in record.waivers.get(gate.pk, []):
             row(
                 record="waiver",
                 gate=gate.label,
-                state_or_action=event.action,
-                by=_who(event.by) or "Gatehouse",
-                at=_when(event.created_at),
-                detail_or_note=event.reason or event.detail,
+                state_or_action=waiver_event.action,
+                by=_who(waiver_event.by) or "Gatehouse",
+                at=_when(waiver_event.created_at),
+                detail_or_note=waiver_event.reason or waiver_event.detail,
             )
         for item in gate.items.all():
             row(record="item", gate=gate.label, item=item.text, state_or_action=_item_state(item))
@@ -306,10 +328,10 @@ def audit_csv(batch: Batch) -> str:
     return out.getvalue()
 
 
-def audit_render(batch: Batch, fmt: str) -> str:
+def audit_render(record: AuditRecord, fmt: str) -> str:
     """The record in ``fmt`` (a key of :data:`FORMATS`)."""
     if fmt == "md":
-        return audit_markdown(batch)
+        return audit_markdown(record)
     if fmt == "csv":
-        return audit_csv(batch)
+        return audit_csv(record)
     raise ValueError(f"Unknown audit record format {fmt!r}")

@@ -28,11 +28,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models.fields.files import FieldFile
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
@@ -108,14 +109,21 @@ def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None =
             manual_gate_refresh(gate_id=item.gate_id)
             # robust: a thumbnail failure is logged, it must not fail an upload
             # that is already committed.
-            transaction.on_commit(lambda pk=evidence.pk: _enqueue_thumbnail(pk), robust=True)
+            evidence_id = evidence.pk
+            transaction.on_commit(lambda: _enqueue_thumbnail(evidence_id), robust=True)
     except IntegrityError:
-        evidence.file.storage.delete(evidence.file.name)
+        _forget_file(evidence.file)
         raise EvidenceRejected("That file has just been replaced by someone else; reload and try again.") from None
     except BaseException:
-        evidence.file.storage.delete(evidence.file.name)
+        _forget_file(evidence.file)
         raise
     return evidence
+
+
+def _forget_file(field: FieldFile) -> None:
+    """Remove a stored file whose row was never written."""
+    if field.name:
+        field.storage.delete(field.name)
 
 
 def evidence_replace(*, old: Evidence, upload, by, note: str = "") -> Evidence:
@@ -467,7 +475,9 @@ def _reencode(image: Image.Image, image_format: str, out: IO[bytes]) -> tuple[in
         # The orientation tag is about to be stripped; bake it into the pixels so
         # the screenshot still reads the right way up.
         image = ImageOps.exif_transpose(image) or image
-    keep = {"transparency": image.info["transparency"]} if "transparency" in image.info else {}
+    keep: dict[str | tuple[int, int], Any] = (
+        {"transparency": image.info["transparency"]} if "transparency" in image.info else {}
+    )
     image.info = keep  # metadata (EXIF, XMP, ICC, text chunks) is not carried over
     if image_format == "JPEG":
         if image.mode not in ("L", "RGB"):
@@ -509,10 +519,14 @@ def evidence_thumbnail_make(*, evidence_id: int) -> bool:
     if evidence is None or evidence.thumbnail:
         return False
     storage = evidence.file.storage
-    with storage.open(evidence.file.name, "rb") as stored, Image.open(stored, formats=list(ALLOWED_FORMATS)) as image:
-        if image.format == "JPEG":
-            image.draft("RGB", THUMBNAIL_SIZE)  # decode at reduced scale: far less memory
-        image.thumbnail(THUMBNAIL_SIZE)
+    with (
+        storage.open(str(evidence.file.name), "rb") as stored,
+        Image.open(stored, formats=list(ALLOWED_FORMATS)) as opened,
+    ):
+        if opened.format == "JPEG":
+            opened.draft("RGB", THUMBNAIL_SIZE)  # decode at reduced scale: far less memory
+        opened.thumbnail(THUMBNAIL_SIZE)
+        image: Image.Image = opened
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if image.has_transparency_data else "RGB")
         with tempfile.TemporaryFile() as out:
@@ -521,5 +535,5 @@ def evidence_thumbnail_make(*, evidence_id: int) -> bool:
             evidence.thumbnail.save("thumbnail", File(out), save=False)
     claimed = Evidence.objects.filter(pk=evidence_id, thumbnail="").update(thumbnail=evidence.thumbnail.name)
     if not claimed:
-        storage.delete(evidence.thumbnail.name)
+        _forget_file(evidence.thumbnail)
     return bool(claimed)

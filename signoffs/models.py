@@ -109,7 +109,7 @@ evidence_storage = _EvidenceStorage()
 @receiver(setting_changed)
 def _forget_evidence_storage(*, setting: str, **kwargs) -> None:
     if setting in ("STORAGES", "MEDIA_ROOT"):
-        evidence_storage._wrapped = empty
+        evidence_storage._wrapped = empty  # type: ignore[assignment]  # LazyObject's own "not set up" marker
 
 
 def _evidence_storage():

@@ -115,8 +115,14 @@ def pr_link(request: HtmxHttpRequest, slug: str, number: int, pr_number: int) ->
         transaction.on_commit(lambda: sync_prs.delay([pr.pk]), robust=True)
         pr.refresh_from_db()  # an in-process (eager) sync has already read it
     if request.htmx:
-        pr.link_error, pr.link_value = error, url if error else ""
-        context = {"pr": pr, "plan": pr.batch.plan, "batch": pr.batch, "can": readmodels.permissions_for(request.user)}
+        context = {
+            "pr": pr,
+            "plan": pr.batch.plan,
+            "batch": pr.batch,
+            "can": readmodels.permissions_for(request.user),
+            "link_error": error,
+            "link_value": url if error else "",
+        }
         return render(request, "pages/batch.html#pr", context, status=UNPROCESSABLE if error else 200)
     if error:
         messages.error(request, f"PR #{pr.number}: {error}")

@@ -21,7 +21,7 @@ def _item_response(request: HtmxHttpRequest, item: ChecklistItem, *, error: str 
     if request.htmx:
         fresh = readmodels.board_items().select_related("gate__batch__plan").get(pk=item.pk)
         context = {
-            "item": readmodels.item_decorate(fresh, fresh.gate.batch, error=error, note=note),
+            "item": readmodels.item_row(fresh, fresh.gate.batch, error=error, note=note),
             "gate": fresh.gate,
             "batch": batch,
             "plan": batch.plan,

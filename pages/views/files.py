@@ -6,6 +6,7 @@ Never from a public path: there is no media URL.
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -20,7 +21,7 @@ def _evidence_for(request: HtmxHttpRequest, pk: int) -> Evidence:
     return get_object_or_404(Evidence, pk=pk)
 
 
-def _private_file_headers(response: HttpResponse) -> HttpResponse:
+def _private_file_headers[R: HttpResponseBase](response: R) -> R:
     # User-supplied bytes (re-encoded, still): never sniffed into another type,
     # inert if opened as a document, kept out of shared caches.
     response["X-Content-Type-Options"] = "nosniff"
@@ -52,10 +53,11 @@ def audit_record(request: HtmxHttpRequest, slug: str, number: int, fmt: str) -> 
     if fmt not in FORMATS:
         raise Http404("The sign-off record is available as .md or .csv.")
     try:
-        batch = audit_batch(slug=slug, number=number)
+        record = audit_batch(slug=slug, number=number)
     except Batch.DoesNotExist:
         raise Http404("No such batch.") from None
-    response = HttpResponse(audit_render(batch, fmt), content_type=FORMATS[fmt])
+    response = HttpResponse(audit_render(record, fmt), content_type=FORMATS[fmt])
+    batch = record.batch
     # Slug and number come from the database row, not the URL text.
     response["Content-Disposition"] = f'attachment; filename="{batch.plan.slug}-batch-{batch.number}-signoffs.{fmt}"'
     response["X-Content-Type-Options"] = "nosniff"

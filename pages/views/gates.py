@@ -56,7 +56,7 @@ def gate_revoke_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return confirm_page(
             request,
             title=f"Revoke the waiver on “{gate.label}”?",
-            lead=f"Waived by {gate.waived_by.get_username()}: “{gate.waiver_reason}”. Your reason: “{reason}”.",
+            lead=f"Waived by {gate.waived_by or 'someone'}: “{gate.waiver_reason}”. Your reason: “{reason}”.",
             consequences=[
                 f"The gate counts by its own state again ({gate.get_state_display().lower()}), so Batch "
                 f"{batch.number} needs it to pass before it can be marked ready or approved.",

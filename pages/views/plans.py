@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core import signing
 from django.db import transaction
@@ -73,21 +75,20 @@ def _plan_import_preview(request: HtmxHttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None:
         error = "Choose the plan’s markdown file to import."
-    elif upload.size > PLAN_MAX_BYTES:
-        error = f"The file is {upload.size / 1_048_576:.1f} MB; a plan may be at most 1 MB."
+    elif (upload.size or 0) > PLAN_MAX_BYTES:
+        error = f"The file is {(upload.size or 0) / 1_048_576:.1f} MB; a plan may be at most 1 MB."
     else:
         source = upload.read()
+        name = upload.name or "plan.md"
         try:
-            preview = plan_import_preview(
-                source=source, slug=plan_slug_for(upload.name), source_name=upload.name, by=request.user
-            )
+            preview = plan_import_preview(source=source, slug=plan_slug_for(name), source_name=name, by=request.user)
         except PlanImportError as exc:
-            error = f"{upload.name} was not imported: {exc}"
+            error = f"{name} was not imported: {exc}"
         else:
             # The preview parsed it, so it is UTF-8; "utf-8" (not "-sig") keeps a BOM, so the
             # confirmed bytes, and the stored SHA-256, are exactly the uploaded file's.
             signed = signing.dumps(
-                {"name": upload.name, "source": source.decode("utf-8")},
+                {"name": name, "source": source.decode("utf-8")},
                 salt=_plan_signing_salt(request),
                 compress=True,
             )
@@ -129,6 +130,15 @@ def _plan_import_confirm(request: HtmxHttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+@dataclass
+class CheckNameRow:
+    """A CI gate on the settings page: the check name as typed, and what is wrong with it."""
+
+    gate: Gate
+    value: str
+    error: str
+
+
 def _ci_gates_for_settings(plan: Plan) -> list[Gate]:
     """CI gates of the plan's open batches: their check names are set on the settings page."""
     return list(
@@ -162,11 +172,12 @@ def plan_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 summary += f" {renamed} CI check name{'s' if renamed != 1 else ''} changed."
             messages.success(request, " ".join([summary, *changes]))
             return redirect("pages:plan-settings", slug=plan.slug)
-    for gate in ci_gates:
-        gate.value = check_names.get(gate.pk, gate.check_name)
-        gate.error = check_errors.get(gate.pk, "")
+    rows = [
+        CheckNameRow(gate, check_names.get(gate.pk, gate.check_name), check_errors.get(gate.pk, ""))
+        for gate in ci_gates
+    ]
     status = UNPROCESSABLE if request.method == "POST" else 200
-    return render(request, "pages/settings.html", {"plan": plan, "form": form, "ci_gates": ci_gates}, status=status)
+    return render(request, "pages/settings.html", {"plan": plan, "form": form, "ci_gates": rows}, status=status)
 
 
 @require_GET

@@ -123,7 +123,7 @@ class FakeProviders:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def github_url(self) -> str:
@@ -196,6 +196,7 @@ class FakeProviders:
     def _answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(handler.path)
         body = self._read_body(handler)
+        route: Route | None
         if body is None:
             route = Route(body=b'{"message": "Problems parsing JSON"}', status=400, etag=False)
             body = b""

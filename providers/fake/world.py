@@ -277,7 +277,7 @@ class DemoWorld:
     def load(cls, path: Path | str, *, clock: Callable[[], datetime] | None = None) -> DemoWorld:
         """The world saved at ``path``, or an empty one when there is no file yet."""
         world = cls(path=path, clock=clock)
-        if world.path.exists():
+        if world.path is not None and world.path.exists():
             try:
                 data = json.loads(world.path.read_text())
                 if data.get("version") != STATE_VERSION:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -63,9 +63,9 @@ class Command(BaseCommand):
             )
         )
 
-    def _users(self) -> dict[str, object]:
+    def _users(self) -> dict[str, AbstractUser]:
         User = get_user_model()
-        users = {}
+        users: dict[str, AbstractUser] = {}
         for role in Role:
             username = f"demo-{role.value.replace('_', '-')}"
             user, created = User.objects.get_or_create(username=username)
