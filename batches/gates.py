@@ -19,11 +19,11 @@ from fnmatch import fnmatchcase
 from django.conf import settings
 from django.utils import timezone
 
-from batches.integrations.github import CheckRun, CommitStatus, GitHubClient, Review
-from batches.integrations.http import ProviderError
-from batches.integrations.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
-from batches.integrations.sentry import Issue, SentryClient
 from batches.models import Gate, GateEvent, GateEventAction, GateKind, GateScope, GateState, PlannedPR
+from providers.github import CheckRun, CommitStatus, GitHubClient, Review
+from providers.http import ProviderError
+from providers.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
+from providers.sentry import Issue, SentryClient
 
 # Worst first: how per-PR or per-service states combine into one gate state.
 _SEVERITY = [GateState.FAILING, GateState.REVIEWER_UNAVAILABLE, GateState.PENDING, GateState.PASSING]

@@ -124,8 +124,8 @@ def build_plan():
 
 
 def cycle(label: str, fake: FakeProviders) -> None:
-    from batches.integrations.http import request_stats, reset_request_stats
     from batches.sync import active_batches, batches_sync
+    from providers.http import request_stats, reset_request_stats
 
     reset_request_stats()
     fake.clear_seen()

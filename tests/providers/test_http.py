@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from batches.integrations.http import (
+from batches.models import ConditionalCache
+from providers.fake import example
+from providers.http import (
     HttpClient,
     MalformedResponse,
     ProviderError,
@@ -16,8 +18,6 @@ from batches.integrations.http import (
     request_stats,
     reset_request_stats,
 )
-from batches.models import ConditionalCache
-from providers.fake import example
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
-from batches.integrations._parse import parse_each, parse_one, parse_time
-from batches.integrations.http import HttpClient
+from providers._parse import parse_each, parse_one, parse_time
+from providers.http import HttpClient
 
 PROVIDER = "GitHub"
 
@@ -229,7 +229,7 @@ class GitHubClient:
 
 def _field(page: Any, name: str, what: str) -> Any:
     if not isinstance(page, dict) or name not in page:
-        from batches.integrations.http import MalformedResponse
+        from providers.http import MalformedResponse
 
         raise MalformedResponse(f"{PROVIDER} sent {what} without “{name}”.", provider=PROVIDER)
     return page[name]

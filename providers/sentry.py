@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.conf import settings
 
-from batches.integrations._parse import parse_each, parse_time
-from batches.integrations.http import HttpClient
+from providers._parse import parse_each, parse_time
+from providers.http import HttpClient
 
 PROVIDER = "Sentry"
 

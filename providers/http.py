@@ -3,7 +3,7 @@
 It owns what all three providers have in common: timeouts, conditional
 requests (ETag / If-None-Match with the last body kept in the database),
 rate-limit handling and turning transport problems into the provider
-exception types below. Nothing outside ``batches.integrations`` sees httpx.
+exception types below. Nothing outside ``providers`` sees httpx.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from batches.integrations.github import GitHubClient
-from batches.integrations.http import MalformedResponse
 from providers.fake import example
+from providers.github import GitHubClient
+from providers.http import MalformedResponse
 
 pytestmark = pytest.mark.django_db
 REPO = "octocat/Hello-World"
