@@ -19,6 +19,7 @@ from fnmatch import fnmatchcase
 from django.conf import settings
 from django.utils import timezone
 
+from batches.conditional_cache import DatabaseConditionalStore
 from batches.models import Gate, GateEvent, GateEventAction, GateKind, GateScope, GateState, PlannedPR
 from providers.github import CheckRun, CommitStatus, GitHubClient, Review
 from providers.http import ProviderError
@@ -67,7 +68,8 @@ class Providers:
 
     def gh(self) -> GitHubClient:
         if self.github is None:
-            self.github = GitHubClient()
+            # Conditional GETs against the shared database: an idle pass costs GitHub's rate limit nothing.
+            self.github = GitHubClient(store=DatabaseConditionalStore())
         return self.github
 
     def rd(self) -> RenderClient:

@@ -1,14 +1,18 @@
-"""GitHub client contract: the official payloads, served over HTTP, parse into typed objects."""
+"""GitHub client contract: the official payloads, served over HTTP, parse into typed objects.
+
+Comment payloads are RECONSTRUCTED from GitHub's documented ``issue-comment``
+schema (``providers.fake.payloads.github_comment``): the shared examples hold none.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from providers.fake import example
-from providers.github import GitHubClient
-from providers.http import MalformedResponse
+from providers.fake import DemoWorld, FakeProviders, example
+from providers.fake.payloads import github_comment
+from providers.github import CommitStatus, GitHubClient, IssueComment
+from providers.http import MalformedResponse, ProviderError
 
-pytestmark = pytest.mark.django_db
 REPO = "octocat/Hello-World"
 
 
@@ -75,3 +79,117 @@ def test_a_payload_missing_a_field_is_malformed(github, providers):
     providers.json(f"/github/repos/{REPO}/pulls/1", pull)
     with pytest.raises(MalformedResponse, match="GitHub sent a pull request we cannot read"):
         github.get_pull(REPO, 1)
+
+
+# -- writing: comments and commit statuses, against the demo's simulated GitHub -----------------------------
+
+WORLD_REPO = "demo-org/paiid"
+
+
+@pytest.fixture
+def world(tmp_path):
+    world = DemoWorld(path=tmp_path / "world.json")
+    world.add_repository(WORLD_REPO)
+    return world
+
+
+@pytest.fixture
+def simulated(world):
+    server = FakeProviders(world=world).start()
+    with GitHubClient(token="t", base_url=server.github_url) as client:
+        yield client, server
+    server.stop()
+
+
+def test_a_comment_is_created_edited_and_found_again(simulated, world):
+    github, server = simulated
+    created = github.create_issue_comment(WORLD_REPO, 8, "Batch 2 is ready.\n<!-- gatehouse:batch-2 -->")
+    assert isinstance(created, IssueComment)
+    assert created.user_login == "gatehouse"
+    assert created.html_url == f"https://github.com/{WORLD_REPO}/pull/8#issuecomment-{created.id}"
+    assert created.created_at is not None
+    edited = github.update_issue_comment(WORLD_REPO, created.id, "Batch 2 is approved.\n<!-- gatehouse:batch-2 -->")
+    assert (edited.id, edited.body) == (created.id, "Batch 2 is approved.\n<!-- gatehouse:batch-2 -->")
+    listed = github.list_issue_comments(WORLD_REPO, 8)
+    assert [(c.id, c.body) for c in listed] == [(edited.id, edited.body)]
+    assert [c.body for c in world.state.repositories[WORLD_REPO].comments] == [edited.body]
+    assert github.list_issue_comments(WORLD_REPO, 9) == []
+    post, patch = server.requests_to("/github/", method="POST"), server.requests_to("/github/", method="PATCH")
+    assert post[0].path == f"/github/repos/{WORLD_REPO}/issues/8/comments"
+    assert post[0].json() == {"body": "Batch 2 is ready.\n<!-- gatehouse:batch-2 -->"}
+    assert patch[0].path == f"/github/repos/{WORLD_REPO}/issues/comments/{created.id}"
+    assert post[0].headers["Authorization"] == "Bearer t"
+
+
+def test_editing_a_comment_that_does_not_exist_is_a_404(simulated):
+    github, _ = simulated
+    with pytest.raises(ProviderError, match="HTTP 404"):
+        github.update_issue_comment(WORLD_REPO, 999, "x")
+
+
+def test_listing_comments_reads_every_page(github, providers):
+    path = f"/github/repos/{REPO}/issues/3/comments"
+    at = "2026-01-01T10:00:00Z"
+    page1 = [github_comment(REPO, 3, comment_id=n, body=f"c{n}", login="octocat", at=at) for n in (1, 2)]
+    page2 = [github_comment(REPO, 3, comment_id=3, body="<!-- marker -->", login="gatehouse", at=at)]
+    providers.json(path, page1, headers={"Link": f'<{providers.github_url}/page2?page=2>; rel="next"'})
+    providers.json("/github/page2", page2)
+    comments = github.list_issue_comments(REPO, 3)
+    assert [c.id for c in comments] == [1, 2, 3]
+    assert next(c for c in comments if "<!-- marker -->" in c.body).user_login == "gatehouse"
+    assert providers.requests_to(path)[0].query == "per_page=100"
+
+
+def test_a_commit_status_is_posted_and_typed(simulated, world):
+    github, server = simulated
+    head = world.pull(WORLD_REPO, 5).head_sha
+    status = github.create_commit_status(
+        WORLD_REPO,
+        head,
+        state="pending",
+        context="gatehouse/batch",
+        description="Batch 2: 3 of 5 gates passing",
+        target_url="https://gatehouse.example/plans/p/batches/2/",
+    )
+    assert isinstance(status, CommitStatus)
+    assert (status.context, status.state, status.description) == (
+        "gatehouse/batch",
+        "pending",
+        "Batch 2: 3 of 5 gates passing",
+    )
+    assert status.target_url == "https://gatehouse.example/plans/p/batches/2/"
+    assert [(s.context, s.state) for s in github.list_statuses(WORLD_REPO, head)] == [("gatehouse/batch", "pending")]
+    (seen,) = server.requests_to("/github/", method="POST")
+    assert seen.path == f"/github/repos/{WORLD_REPO}/statuses/{head}"
+
+
+def test_a_long_status_description_is_cut_to_githubs_limit_and_no_target_url_is_null(simulated, world):
+    github, server = simulated
+    head = world.pull(WORLD_REPO, 5).head_sha
+    status = github.create_commit_status(WORLD_REPO, head, state="success", context="gatehouse", description="x" * 200)
+    assert len(status.description) == 140
+    assert status.description.endswith("…")
+    sent = server.requests_to("/github/", method="POST")[0].json()
+    assert sent["target_url"] is None
+    assert len(sent["description"]) == 140
+
+
+def test_an_unknown_status_state_is_refused_before_any_request(simulated, world):
+    github, server = simulated
+    with pytest.raises(ValueError, match="error, failure, pending, success"):
+        github.create_commit_status(WORLD_REPO, "a" * 40, state="great", context="gatehouse")
+    assert server.seen == []
+
+
+def test_a_status_on_an_unknown_commit_is_refused_by_github(simulated):
+    github, _ = simulated
+    with pytest.raises(ProviderError, match="HTTP 404"):
+        github.create_commit_status(WORLD_REPO, "f" * 40, state="success", context="gatehouse")
+
+
+def test_a_created_comment_missing_its_id_is_malformed(github, providers):
+    comment = github_comment(REPO, 3, comment_id=1, body="hi", login="gatehouse", at="2026-01-01T10:00:00Z")
+    del comment["id"]
+    providers.json(f"/github/repos/{REPO}/issues/3/comments", comment, status=201, method="POST")
+    with pytest.raises(MalformedResponse, match="GitHub sent the new comment we cannot read"):
+        github.create_issue_comment(REPO, 3, "hi")

@@ -11,8 +11,6 @@ from providers.http import MalformedResponse
 from providers.render import RenderClient
 from providers.sentry import SentryClient
 
-pytestmark = pytest.mark.django_db
-
 
 def test_render_deploys_newest_first_whatever_the_order_served(providers):
     deploys = example("render/deploys_list.RECONSTRUCTED.json")

@@ -14,8 +14,6 @@ from providers.http import ProviderError, Unavailable
 from providers.render import RenderClient
 from providers.sentry import SentryClient
 
-pytestmark = pytest.mark.django_db  # the GitHub client keeps its ETags in the database
-
 REPO = "demo-org/paiid"
 ORG, PROJECT = "demo-org", "paiid-backend"
 SERVICE = "srv-paiid"
