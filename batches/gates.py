@@ -19,11 +19,12 @@ from fnmatch import fnmatchcase
 from django.conf import settings
 from django.utils import timezone
 
-from batches.integrations.github import CheckRun, CommitStatus, GitHubClient, Review
-from batches.integrations.http import ProviderError
-from batches.integrations.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
-from batches.integrations.sentry import Issue, SentryClient
+from batches.conditional_cache import DatabaseConditionalStore
 from batches.models import Gate, GateEvent, GateEventAction, GateKind, GateScope, GateState, PlannedPR
+from providers.github import CheckRun, CommitStatus, GitHubClient, Review
+from providers.http import ProviderError
+from providers.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
+from providers.sentry import Issue, SentryClient
 
 # Worst first: how per-PR or per-service states combine into one gate state.
 _SEVERITY = [GateState.FAILING, GateState.REVIEWER_UNAVAILABLE, GateState.PENDING, GateState.PASSING]
@@ -67,7 +68,8 @@ class Providers:
 
     def gh(self) -> GitHubClient:
         if self.github is None:
-            self.github = GitHubClient()
+            # Conditional GETs against the shared database: an idle pass costs GitHub's rate limit nothing.
+            self.github = GitHubClient(store=DatabaseConditionalStore())
         return self.github
 
     def rd(self) -> RenderClient:

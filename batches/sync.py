@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from batches.gates import PR_DRIVEN_KINDS, Providers, gate_evaluate, gate_store_error, pr_repository, scope_prs
-from batches.integrations.http import ProviderError, RateLimited
 from batches.models import Batch, BatchState, Gate, GateKind, GateScope, PlannedPR
+from providers.http import ProviderError, RateLimited
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from batches.integrations.http import RateLimited
 from batches.models import Batch, ConditionalCache, PlannedPR
 from batches.sync import BatchBusy, SyncReport, active_batches, batch_sync
+from providers.http import RateLimited
 
 logger = logging.getLogger(__name__)
 

@@ -124,8 +124,8 @@ def build_plan():
 
 
 def cycle(label: str, fake: FakeProviders) -> None:
-    from batches.integrations.http import request_stats, reset_request_stats
     from batches.sync import active_batches, batches_sync
+    from providers.http import request_stats, reset_request_stats
 
     reset_request_stats()
     fake.clear_seen()
@@ -144,7 +144,7 @@ def webhook_latency(fake: FakeProviders, *, rounds: int, mode: str) -> None:
     from django.test import Client
 
     from batches.models import Gate, GateKind, GateState
-    from batches.webhooks import signature_for
+    from providers.github_webhooks import signature_for
 
     client = Client(SERVER_NAME="127.0.0.1")
     number = 101 + PRS_PER_BATCH[0]  # a PR of batch 2

@@ -192,3 +192,34 @@ def status_event(repo: str, *, sha: str, context: str, state: str, description: 
         "repository": base["repository"],
         "sender": base["sender"],
     }
+
+
+def ping_event(repo: str, *, hook_id: int = 1, zen: str = "Design for failure.") -> dict:
+    """``ping``, sent once when a webhook is created.
+
+    RECONSTRUCTED: the shared examples hold no ``ping`` delivery, so this
+    follows GitHub's documented schema (``webhook-ping``: zen, hook_id, hook,
+    repository, sender), trimmed to those fields with ``hook`` cut to its
+    identifying ones, and the repository and sender taken from the official
+    ``check_run`` delivery.
+    """
+    base = example("github/webhook_check_run_completed.json")
+    _repository(base, repo)
+    return {
+        "zen": zen,
+        "hook_id": hook_id,
+        "hook": {
+            "type": "Repository",
+            "id": hook_id,
+            "name": "web",
+            "active": True,
+            "events": sorted(EVENTS - {"ping"}),
+            "config": {
+                "content_type": "json",
+                "insecure_ssl": "0",
+                "url": "https://gatehouse.example/webhooks/github/",
+            },
+        },
+        "repository": base["repository"],
+        "sender": base["sender"],
+    }

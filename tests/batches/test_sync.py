@@ -94,7 +94,7 @@ def test_deliveries_map_to_planned_prs_by_number_or_head_commit(batch, open_prs)
 
 
 def test_the_longest_rate_limit_wait_is_the_one_to_retry_on():
-    from batches.integrations.http import RateLimited, Unavailable
+    from providers.http import RateLimited, Unavailable
 
     report = SyncReport(
         errors=[Unavailable("down"), RateLimited("slow", retry_after=5), RateLimited("x", retry_after=60)]

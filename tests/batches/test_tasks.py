@@ -12,12 +12,12 @@ import pytest
 from celery.exceptions import Retry
 from django.conf import settings as django_settings
 
-from batches.integrations.http import RateLimited, Unavailable
 from batches.models import BatchState, GateKind, GateState
 from batches.sync import SyncReport, batch_lock
 from batches.tasks import _retry_on_errors, backoff_seconds, sync_all, sync_batch
-from batches.webhooks import signature_for
 from providers.fake import example
+from providers.github_webhooks import signature_for
+from providers.http import RateLimited, Unavailable
 from tests.batches.conftest import REPO, SHA1, SHA2, WEBHOOK_SECRET
 from tests.celery_worker import CELERY_WORKER_COMMAND
 from tests.conftest import REPO as REPO_ROOT

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from batches.models import GateKind, GateState, WebhookDelivery
-from batches.webhooks import signature_for
 from providers.fake import example
+from providers.github_webhooks import signature_for
 from tests.batches.conftest import REPO, SHA1, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +132,72 @@ def test_bad_json_is_rejected(client, settings):
     settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
     assert post(client, b"{not json").status_code == 400
     assert not WebhookDelivery.objects.exists()
+
+
+def test_check_suite_event_finds_prs_by_head_sha(client, open_prs, batch, django_capture_on_commit_callbacks):
+    sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    batch.prs.filter(number=2).update(head_sha=sha)
+    payload = example("github/webhook_check_suite_completed.json")
+    payload["repository"]["full_name"] = REPO
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post(client, json.dumps(payload).encode(), event="check_suite")
+    assert response.status_code == 202
+    assert len(callbacks) == 1
+    assert WebhookDelivery.objects.get().pr_count == 1
+    assert f"/github/repos/{REPO}/pulls/12" in {s.path for s in open_prs.requests_to("/github/")}
+
+
+def _with(name: str, change) -> bytes:
+    payload = example(f"github/{name}")
+    payload["repository"]["full_name"] = REPO
+    change(payload)
+    return json.dumps(payload).encode()
+
+
+MALFORMED = {
+    "deeply nested JSON": ("check_run", b"[" * 100_000, "The body is nested too deeply"),
+    "deeply nested JSON in an object": ("pull_request", b'{"a":' * 50_000, "The body is nested too deeply"),
+    "a non-object repository": (
+        "pull_request",
+        _with("webhook_pull_request_opened.json", lambda p: p.update(repository="octo-org/gatehouse-demo")),
+        "“repository” in the delivery is not an object.",
+    ),
+    "a non-object check_suite": (
+        "check_suite",
+        _with("webhook_check_suite_completed.json", lambda p: p.update(check_suite=["completed"])),
+        "“check_suite” in the delivery is not an object.",
+    ),
+    "a non-string sha": (
+        "status",
+        json.dumps({"sha": 1111, "state": "success", "repository": {"full_name": REPO}}).encode(),
+        "“sha” in the delivery is not a string.",
+    ),
+    "a non-string head_sha": (
+        "check_run",
+        _with("webhook_check_run_completed.json", lambda p: p["check_run"].update(head_sha=["1" * 40])),
+        "“head_sha” in check_run is not a string.",
+    ),
+    "a non-object pull_request": (
+        "pull_request_review",
+        _with("webhook_pull_request_review_submitted.json", lambda p: p.update(pull_request=11)),
+        "“pull_request” in the delivery is not an object.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_but_correctly_signed_delivery_is_a_400_and_changes_nothing(
+    case, client, open_prs, batch, django_capture_on_commit_callbacks
+):
+    event, body, sentence = MALFORMED[case]
+    batch.prs.update(head_sha=SHA1)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post(client, body, event=event)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain"
+    assert response.content.decode().startswith(sentence)
+    assert callbacks == []
+    assert not WebhookDelivery.objects.exists()
+    assert not open_prs.seen
+    # The same delivery id is not burnt: GitHub's redelivery of a fixed payload is accepted.
+    assert post(client, pr_opened(11)).status_code == 202

@@ -7,7 +7,6 @@ import hmac
 import pytest
 
 from batches.models import BatchState, WebhookDelivery
-from batches.webhooks import signature_matches
 from providers.fake import example
 from providers.fake.webhooks import (
     check_run_completed,
@@ -18,6 +17,7 @@ from providers.fake.webhooks import (
     status_event,
     webhook_delivery,
 )
+from providers.github_webhooks import verify_signature
 from tests.factories import BatchFactory, PlanFactory, PlannedPRFactory
 
 REPO = "demo-org/paiid"
@@ -36,7 +36,7 @@ def test_a_delivery_carries_githubs_headers_and_a_unique_id():
     assert first.headers["X-GitHub-Event"] == "pull_request"
     assert first.headers["User-Agent"].startswith("GitHub-Hookshot/")
     assert first.delivery_id != second.delivery_id
-    assert signature_matches(SECRET, first.body, first.headers["X-Hub-Signature-256"])
+    assert verify_signature(SECRET, first.body, first.headers["X-Hub-Signature-256"])
     assert not hmac.compare_digest(first.headers["X-Hub-Signature-256"], signature("other", first.body))
     redelivery = webhook_delivery(secret=SECRET, event="pull_request", payload=payload, delivery_id=first.delivery_id)
     assert redelivery.delivery_id == first.delivery_id

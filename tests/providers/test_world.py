@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from batches.integrations.github import GitHubClient
-from batches.integrations.http import ProviderError, Unavailable
-from batches.integrations.render import RenderClient
-from batches.integrations.sentry import SentryClient
 from providers.fake import DemoWorld, FakeProviders, WorldError
-
-pytestmark = pytest.mark.django_db  # the GitHub client keeps its ETags in the database
+from providers.github import GitHubClient
+from providers.http import ProviderError, Unavailable
+from providers.render import RenderClient
+from providers.sentry import SentryClient
 
 REPO = "demo-org/paiid"
 ORG, PROJECT = "demo-org", "paiid-backend"

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from batches.integrations.http import request_stats, reset_request_stats
 from batches.models import Batch
 from batches.sync import active_batches, batches_sync
+from providers.http import request_stats, reset_request_stats
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.conf import settings
 
-from batches.integrations._parse import parse_each, parse_time
-from batches.integrations.http import HttpClient
+from providers._parse import parse_each, parse_time
+from providers.http import ConditionalStore, HttpClient
 
 PROVIDER = "Sentry"
 
@@ -41,18 +41,25 @@ class Issue:
 
 
 class SentryClient:
-    def __init__(self, *, token: str | None = None, base_url: str | None = None, timeout: float | None = None):
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        store: ConditionalStore | None = None,
+    ) -> None:
         token = token if token is not None else settings.SENTRY_AUTH_TOKEN
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         base = (base_url or settings.SENTRY_URL).rstrip("/") + "/api/0/"
-        self.http = HttpClient(provider=PROVIDER, base_url=base, headers=headers, timeout=timeout)
+        self.http = HttpClient(provider=PROVIDER, base_url=base, headers=headers, timeout=timeout, store=store)
 
     def __enter__(self) -> SentryClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:

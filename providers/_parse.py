@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from batches.integrations.http import MalformedResponse
+from providers.http import MalformedResponse
 
 T = TypeVar("T")
 

@@ -1,9 +1,12 @@
 """The one HTTP wrapper every provider client uses.
 
 It owns what all three providers have in common: timeouts, conditional
-requests (ETag / If-None-Match with the last body kept in the database),
-rate-limit handling and turning transport problems into the provider
-exception types below. Nothing outside ``batches.integrations`` sees httpx.
+requests (ETag / If-None-Match, the last body kept in a :class:`ConditionalStore`
+the caller hands in), rate-limit handling and turning transport problems into
+the provider exception types below. Nothing outside ``providers`` sees httpx.
+
+This package imports no model: whatever needs the database (the ETag store) is
+handed in by the caller. Settings are read at call time only.
 """
 
 from __future__ import annotations
@@ -14,37 +17,52 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
-from django.utils import timezone
 
 
 class ProviderError(Exception):
-    """A provider call failed. ``str()`` is a sentence a release manager can act on."""
+    """A provider call failed. ``str()`` is a sentence a release manager can act on.
 
-    retryable = False
+    ``retryable`` says whether the same call may simply be made again later (the
+    Celery tasks read it); an instance can override its class's default.
+    """
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None):
+    retryable: bool = False
+
+    def __init__(
+        self, message: str, *, provider: str = "", status: int | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.provider = provider
         self.status = status
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class RateLimited(ProviderError):
-    """403/429 rate limiting: do not call again for ``retry_after`` seconds."""
+    """403/429 rate limiting: do not call again for ``retry_after`` seconds.
+
+    The provider refused the request without acting on it, so even a POST may be sent again.
+    """
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float, provider: str = "", status: int | None = None):
+    def __init__(self, message: str, *, retry_after: float, provider: str = "", status: int | None = None) -> None:
         super().__init__(message, provider=provider, status=status)
         self.retry_after = max(0.0, retry_after)
 
 
 class Unavailable(ProviderError):
-    """5xx, timeouts and connection failures: worth retrying with backoff."""
+    """5xx, timeouts and connection failures: worth retrying with backoff.
+
+    Except after a POST that may have reached the provider (it timed out, or a
+    5xx came back): the POST may have been applied, and sending it again could
+    comment twice, so that error is not retryable and says so.
+    """
 
     retryable = True
 
@@ -152,6 +170,31 @@ def rate_limit_delay(response: httpx.Response) -> float | None:
     return None
 
 
+# -- conditional requests -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cached:
+    """The last 200 answer to a GET: what a conditional request sends, and the body a 304 stands for."""
+
+    etag: str
+    last_modified: str
+    link: str
+    body: str
+
+
+class ConditionalStore(Protocol):
+    """Where conditional GETs keep their last answer, one entry per full URL (query included).
+
+    The portal hands in one over the database (``batches.conditional_cache``);
+    the clients never import it. Without a store no request is conditional.
+    """
+
+    def get(self, url: str) -> Cached | None: ...
+
+    def put(self, url: str, *, etag: str, last_modified: str, link: str, body: str) -> None: ...
+
+
 # -- the client --------------------------------------------------------------------
 
 
@@ -188,7 +231,12 @@ def _full_url(base_url: str, path: str, params: dict[str, Any] | None) -> str:
 
 
 class HttpClient:
-    """JSON GETs against one provider. Use as a context manager, or call ``close()``."""
+    """JSON requests against one provider. Use as a context manager, or call ``close()``.
+
+    GETs are conditional when a ``store`` is given. POST and PATCH share the
+    GETs' timeout, exceptions and rate-limit handling. Nothing here retries:
+    the Celery tasks do, with backoff, reading ``ProviderError.retryable``.
+    """
 
     def __init__(
         self,
@@ -197,11 +245,11 @@ class HttpClient:
         base_url: str,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
-        conditional: bool = False,
-    ):
+        store: ConditionalStore | None = None,
+    ) -> None:
         self.provider = provider
         self.base_url = base_url
-        self.conditional = conditional
+        self.store = store
         seconds = settings.PROVIDER_TIMEOUT_SECONDS if timeout is None else timeout
         self._client = httpx.Client(
             headers={"User-Agent": "gatehouse", **(headers or {})},
@@ -212,11 +260,13 @@ class HttpClient:
     def __enter__(self) -> HttpClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
         self._client.close()
+
+    # -- reading -------------------------------------------------------------------
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.get_page(path, params).data
@@ -232,55 +282,90 @@ class HttpClient:
         return pages
 
     def get_page(self, path: str, params: dict[str, Any] | None = None) -> Page:
-        from batches.models import ConditionalCache
-
         url = _full_url(self.base_url, path, params)
-        cached = ConditionalCache.objects.filter(url=url).first() if self.conditional else None
+        cached = self.store.get(url) if self.store is not None else None
         headers = {}
         if cached is not None:
             if cached.etag:
                 headers["If-None-Match"] = cached.etag
             if cached.last_modified:
                 headers["If-Modified-Since"] = cached.last_modified
-        try:
-            response = self._client.get(url, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise Unavailable(
-                f"{self.provider} did not answer within {self._client.timeout.read} s ({_path(url)}).",
-                provider=self.provider,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise Unavailable(f"Could not reach {self.provider}: {exc}.", provider=self.provider) from exc
-
-        not_modified = response.status_code == 304
-        _count(self.provider, not_modified=not_modified)
-        if not_modified and cached is not None:
+        response = self._send("GET", url, headers=headers)
+        if response.status_code == 304 and cached is not None:
             # A 304 may omit Link, so the next page comes from the stored response.
             return Page(self._decode(cached.body, url), next_link(cached.link), True)
-        self._raise_for_status(response, url)
+        self._raise_for_status(response, "GET", url)
         data = self._decode(response.text, url)
-        if self.conditional and (response.headers.get("etag") or response.headers.get("last-modified")):
-            ConditionalCache.objects.update_or_create(
-                url=url,
-                defaults={
-                    "etag": response.headers.get("etag", "")[:300],
-                    "last_modified": response.headers.get("last-modified", "")[:100],
-                    "link": response.headers.get("link", ""),
-                    "body": response.text,
-                    "fetched_at": timezone.now(),
-                },
+        if self.store is not None and (response.headers.get("etag") or response.headers.get("last-modified")):
+            self.store.put(
+                url,
+                etag=response.headers.get("etag", ""),
+                last_modified=response.headers.get("last-modified", ""),
+                link=response.headers.get("link", ""),
+                body=response.text,
             )
         return Page(data, next_link(response.headers.get("link")), False)
 
-    def _decode(self, text: str, url: str) -> Any:
+    # -- writing -------------------------------------------------------------------
+
+    def post_json(self, path: str, payload: Any) -> Any:
+        """POST ``payload`` as JSON; the decoded answer (None for an empty one).
+
+        Never sent twice: an error that leaves it unknown whether the provider
+        acted on it is raised with ``retryable`` False (see :class:`Unavailable`).
+        """
+        return self._write("POST", path, payload)
+
+    def patch_json(self, path: str, payload: Any) -> Any:
+        """PATCH ``payload`` as JSON; the decoded answer (None for an empty one). Setting fields twice is harmless."""
+        return self._write("PATCH", path, payload)
+
+    def _write(self, method: str, path: str, payload: Any) -> Any:
+        url = _full_url(self.base_url, path, None)
+        response = self._send(method, url, json_body=payload)
+        self._raise_for_status(response, method, url)
+        if not response.content:
+            return None  # 204 No Content
+        return self._decode(response.text, url, method=method)
+
+    # -- shared --------------------------------------------------------------------
+
+    def _send(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, json_body: Any = None
+    ) -> httpx.Response:
+        what = _path(url) if method == "GET" else f"{method} {_path(url)}"
+        try:
+            response = self._client.request(method, url, headers=headers, json=json_body)
+        except httpx.TimeoutException as exc:
+            # A POST that timed out after connecting may have been applied; one that
+            # never connected was not sent at all and may be sent again.
+            unsent = isinstance(exc, httpx.ConnectTimeout)
+            raise Unavailable(
+                f"{self.provider} did not answer within {self._client.timeout.read} s ({what})."
+                + _maybe_applied(method, unsent=unsent),
+                provider=self.provider,
+                retryable=unsent or method != "POST",
+            ) from exc
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError)
+            raise Unavailable(
+                f"Could not reach {self.provider}: {exc}." + _maybe_applied(method, unsent=unsent),
+                provider=self.provider,
+                retryable=unsent or method != "POST",
+            ) from exc
+        _count(self.provider, not_modified=response.status_code == 304)
+        return response
+
+    def _decode(self, text: str, url: str, *, method: str = "GET") -> Any:
         try:
             return json.loads(text)
         except ValueError as exc:
+            what = _path(url) if method == "GET" else f"{method} {_path(url)}"
             raise MalformedResponse(
-                f"{self.provider} answered {_path(url)} with something that is not JSON.", provider=self.provider
+                f"{self.provider} answered {what} with something that is not JSON.", provider=self.provider
             ) from exc
 
-    def _raise_for_status(self, response: httpx.Response, url: str) -> None:
+    def _raise_for_status(self, response: httpx.Response, method: str, url: str) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -293,7 +378,12 @@ class HttpClient:
                 status=status,
             )
         if status >= 500:
-            raise Unavailable(f"{self.provider} is unavailable (HTTP {status}).", provider=self.provider, status=status)
+            raise Unavailable(
+                f"{self.provider} is unavailable (HTTP {status})." + _maybe_applied(method, unsent=False),
+                provider=self.provider,
+                status=status,
+                retryable=method != "POST",
+            )
         if status == 401:
             raise ProviderError(
                 f"{self.provider} rejected the credentials (HTTP 401); check the token.",
@@ -306,9 +396,39 @@ class HttpClient:
                 provider=self.provider,
                 status=status,
             )
+        if method != "GET":
+            # A refused write usually says why (GitHub's 422 "Validation Failed", with the field).
+            raise ProviderError(
+                f"{self.provider} refused {method} {_path(url)} (HTTP {status}){_reason(response)}.",
+                provider=self.provider,
+                status=status,
+            )
         raise ProviderError(
             f"{self.provider} refused {_path(url)} (HTTP {status}).", provider=self.provider, status=status
         )
+
+
+def _maybe_applied(method: str, *, unsent: bool) -> str:
+    if method != "POST" or unsent:
+        return ""
+    return " It may have been applied: look before sending it again."
+
+
+def _reason(response: httpx.Response) -> str:
+    """``: <the provider's message>`` from a JSON error body, or nothing."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    message = data.get("message")
+    errors = data.get("errors")
+    parts = [message] if isinstance(message, str) and message else []
+    if isinstance(errors, list):
+        parts += [e["message"] for e in errors if isinstance(e, dict) and isinstance(e.get("message"), str)]
+    text = "; ".join(parts)[:300]
+    return f": {text}" if text else ""
 
 
 def _path(url: str) -> str:

@@ -1,7 +1,11 @@
-"""GitHub REST client: pull requests, check runs, commit statuses, reviews, files, commits.
+"""GitHub REST client: pull requests, check runs, commit statuses, reviews, files, commits, comments.
 
-Every GET is conditional (ETag), so polling an unchanged repository costs no
-rate limit: GitHub does not count a 304 against the primary limit.
+Given a :class:`~providers.http.ConditionalStore`, every GET is conditional
+(ETag), so polling an unchanged repository costs no rate limit: GitHub does
+not count a 304 against the primary limit. It also writes what a release
+portal reports back: commit statuses and PR comments.
+
+Signed webhook deliveries are read by :mod:`providers.github_webhooks`.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from typing import Any
 
 from django.conf import settings
 
-from batches.integrations._parse import parse_each, parse_one, parse_time
-from batches.integrations.http import HttpClient
+from providers._parse import parse_each, parse_one, parse_time
+from providers.http import ConditionalStore, HttpClient, MalformedResponse
 
 PROVIDER = "GitHub"
+
+STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
+# GitHub answers 422 "description is too long (maximum is 140 characters)"; the
+# limit is not in the REST reference, only in the error.
+STATUS_DESCRIPTION_MAX = 140
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,30 @@ class CommitStatus:
 
 
 @dataclass(frozen=True)
+class IssueComment:
+    """A comment on an issue or pull request's conversation (not a review comment on a diff line)."""
+
+    id: int
+    body: str
+    user_login: str
+    html_url: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> IssueComment:
+        user = data.get("user") or {}
+        return cls(
+            id=int(data["id"]),
+            body=data.get("body") or "",
+            user_login=user.get("login") or "",
+            html_url=data.get("html_url") or "",
+            created_at=parse_time(data.get("created_at")),
+            updated_at=parse_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
 class Review:
     id: int
     user_login: str
@@ -163,9 +196,19 @@ class Comparison:
 
 
 class GitHubClient:
-    """One client per sync pass; close it (or use ``with``) when done."""
+    """One client per sync pass; close it (or use ``with``) when done.
 
-    def __init__(self, *, token: str | None = None, base_url: str | None = None, timeout: float | None = None):
+    ``store`` keeps the ETags and last bodies of GETs; without one nothing is conditional.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        store: ConditionalStore | None = None,
+    ) -> None:
         token = token if token is not None else settings.GITHUB_TOKEN
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         if token:
@@ -175,13 +218,13 @@ class GitHubClient:
             base_url=base_url or settings.GITHUB_API_URL,
             headers=headers,
             timeout=timeout,
-            conditional=True,
+            store=store,
         )
 
     def __enter__(self) -> GitHubClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -226,10 +269,43 @@ class GitHubClient:
         data = self.http.get_json(f"repos/{repo}/compare/{base}...{head}", {"per_page": 1})
         return parse_one(PROVIDER, "a comparison", data, Comparison.from_json)
 
+    # -- comments ------------------------------------------------------------------
+
+    def list_issue_comments(self, repo: str, number: int) -> list[IssueComment]:
+        """Every comment on issue or PR ``number``, oldest first (to find the one carrying a hidden marker)."""
+        path = f"repos/{repo}/issues/{number}/comments"
+        return self._list(path, "issue comments", IssueComment.from_json, max_pages=30)
+
+    def create_issue_comment(self, repo: str, number: int, body: str) -> IssueComment:
+        """Comment on issue or PR ``number``. Not retried on an unclear failure: look for it before posting again."""
+        data = self.http.post_json(f"repos/{repo}/issues/{number}/comments", {"body": body})
+        return parse_one(PROVIDER, "the new comment", data, IssueComment.from_json)
+
+    def update_issue_comment(self, repo: str, comment_id: int, body: str) -> IssueComment:
+        """Replace the body of comment ``comment_id`` (comment ids are unique per repository)."""
+        data = self.http.patch_json(f"repos/{repo}/issues/comments/{comment_id}", {"body": body})
+        return parse_one(PROVIDER, "the edited comment", data, IssueComment.from_json)
+
+    # -- commit statuses -----------------------------------------------------------
+
+    def create_commit_status(
+        self, repo: str, sha: str, *, state: str, context: str, description: str = "", target_url: str = ""
+    ) -> CommitStatus:
+        """Set ``context``'s status on commit ``sha``; the newest status per context is the one that counts.
+
+        Posting the same status twice is harmless (it only repeats the latest),
+        but GitHub keeps at most 1000 statuses per sha and context.
+        """
+        if state not in STATUS_STATES:
+            raise ValueError(f"A commit status is one of {', '.join(sorted(STATUS_STATES))}, not “{state}”.")
+        if len(description) > STATUS_DESCRIPTION_MAX:
+            description = description[: STATUS_DESCRIPTION_MAX - 1] + "…"
+        payload = {"state": state, "context": context, "description": description, "target_url": target_url or None}
+        data = self.http.post_json(f"repos/{repo}/statuses/{sha}", payload)
+        return parse_one(PROVIDER, "the new commit status", data, CommitStatus.from_json)
+
 
 def _field(page: Any, name: str, what: str) -> Any:
     if not isinstance(page, dict) or name not in page:
-        from batches.integrations.http import MalformedResponse
-
         raise MalformedResponse(f"{PROVIDER} sent {what} without “{name}”.", provider=PROVIDER)
     return page[name]

@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batches.integrations.http import MalformedResponse
-from batches.integrations.render import RenderClient
-from batches.integrations.sentry import SentryClient
 from providers.fake import example
-
-pytestmark = pytest.mark.django_db
+from providers.http import MalformedResponse
+from providers.render import RenderClient
+from providers.sentry import SentryClient
 
 
 def test_render_deploys_newest_first_whatever_the_order_served(providers):

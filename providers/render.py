@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.conf import settings
 
-from batches.integrations._parse import parse_each, parse_time
-from batches.integrations.http import HttpClient
+from providers._parse import parse_each, parse_time
+from providers.http import ConditionalStore, HttpClient
 
 PROVIDER = "Render"
 
@@ -40,19 +40,30 @@ class Deploy:
 
 
 class RenderClient:
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float | None = None):
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        store: ConditionalStore | None = None,
+    ) -> None:
         api_key = api_key if api_key is not None else settings.RENDER_API_KEY
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.http = HttpClient(
-            provider=PROVIDER, base_url=base_url or settings.RENDER_API_URL, headers=headers, timeout=timeout
+            provider=PROVIDER,
+            base_url=base_url or settings.RENDER_API_URL,
+            headers=headers,
+            timeout=timeout,
+            store=store,
         )
 
     def __enter__(self) -> RenderClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
