@@ -12,6 +12,7 @@ with a sentence saying exactly what to set.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -27,7 +28,8 @@ from providers.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
 from providers.sentry import Issue, SentryClient
 
 # Worst first: how per-PR or per-service states combine into one gate state.
-_SEVERITY = [GateState.FAILING, GateState.REVIEWER_UNAVAILABLE, GateState.PENDING, GateState.PASSING]
+_SEVERITY: list[str] = [GateState.FAILING, GateState.REVIEWER_UNAVAILABLE, GateState.PENDING, GateState.PASSING]
+_SEVERITY_RANK = {state: rank for rank, state in enumerate(_SEVERITY)}
 
 CHECK_PASSING = frozenset({"success", "neutral", "skipped"})  # as GitHub's branch protection reads them
 CHECK_FAILING = frozenset({"failure", "timed_out", "cancelled", "action_required", "error"})
@@ -208,14 +210,14 @@ def _unsynced(pr: PlannedPR) -> tuple[str, str, str] | None:
 
 
 def _combine(states: list[str]) -> str:
-    return min(states, key=_SEVERITY.index) if states else GateState.PENDING
+    return min(states, key=_SEVERITY_RANK.__getitem__) if states else GateState.PENDING
 
 
-def _first_url(items: list[tuple[str, str, str]], state: str) -> str:
+def _first_url(items: Sequence[tuple[str, str, str]], state: str) -> str:
     return next((url for s, _, url in items if s == state and url), "")
 
 
-def _outcome(per_item: list[tuple[str, str, str]], source: str) -> Outcome:
+def _outcome(per_item: Sequence[tuple[str, str, str]], source: str) -> Outcome:
     """Combine (state, sentence, url) per PR or service into one outcome."""
     state = _combine([s for s, _, _ in per_item])
     url = _first_url(per_item, state) or next((u for _, _, u in per_item if u), "")
@@ -327,7 +329,7 @@ def _ai_verdicts(pr: PlannedPR, plan, providers: Providers) -> tuple[list[tuple[
             else:
                 verdicts.append((when, GateState.FAILING, f"{status.context} {status.state}", status.target_url))
     bot = plan.ai_reviewer_bot_login.strip().lower()
-    if bot:
+    if bot and pr.github_number is not None:
         for review in providers.reviews(repo, pr.github_number):
             if review.user_login.lower() != bot:
                 continue
@@ -448,12 +450,13 @@ def evaluate_deploy(gate: Gate, providers: Providers) -> Outcome:
 
 def _live_since(gate: Gate, providers: Providers) -> datetime | None:
     """When the newest live deploy of the plan's services finished."""
-    times = []
+    times: list[datetime] = []
     for service in _require_render(gate):
         deploy = providers.latest_deploy(service)
         if deploy is not None and deploy.status == LIVE:
-            times.append(deploy.finished_at or deploy.created_at)
-    times = [t for t in times if t is not None]
+            when = deploy.finished_at or deploy.created_at
+            if when is not None:
+                times.append(when)
     return max(times) if times else None
 
 
@@ -524,7 +527,7 @@ def evaluate_docs(gate: Gate, providers: Providers) -> Outcome:
     )
 
 
-RULES = {
+RULES: dict[str, Callable[[Gate, Providers], Outcome]] = {
     GateKind.CI: evaluate_ci,
     GateKind.AI_REVIEW: evaluate_ai_review,
     GateKind.DEPLOY: evaluate_deploy,

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.roles import Actor
+
 
 class GovernanceError(Exception):
     """A lifecycle move the plan's rules do not allow. ``str()`` is a sentence for people."""
@@ -174,7 +176,7 @@ class Batch(models.Model):
             return [f"Batch {self.number} is already {self.get_state_display().lower()}."]
         return self.predecessor_blockers()
 
-    def start(self, *, by, override_reason: str = "") -> None:
+    def start(self, *, by: Actor, override_reason: str = "") -> None:
         """Start the batch. If the cadence says wait, only a release manager's written override starts it.
 
         The override is recorded (who, why, what it overrode) on this batch's
@@ -217,7 +219,7 @@ class Batch(models.Model):
             ]
         return self.readiness_blockers()
 
-    def mark_ready(self, *, by) -> None:
+    def mark_ready(self, *, by: Actor) -> None:
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=self.pk)
             blockers = locked.ready_blockers()
@@ -237,7 +239,7 @@ class Batch(models.Model):
             ]
         return self.readiness_blockers()
 
-    def approve(self, *, by) -> None:
+    def approve(self, *, by: Actor) -> None:
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=self.pk)
             blockers = locked.approve_blockers()
@@ -494,7 +496,7 @@ class Gate(models.Model):
             return f"Batch {self.batch.number} is approved; its waivers stay as they were approved."
         return None
 
-    def waive(self, *, by, reason: str) -> None:
+    def waive(self, *, by: Actor, reason: str) -> None:
         """Waive the gate with a written reason, recorded in its append-only history. Raises WaiverError."""
         reason = (reason or "").strip()
         if not reason:
@@ -516,7 +518,7 @@ class Gate(models.Model):
             )
         self.waived_at, self.waived_by, self.waiver_reason = now, by, reason
 
-    def revoke_waiver(self, *, by, reason: str) -> None:
+    def revoke_waiver(self, *, by: Actor, reason: str) -> None:
         """Withdraw the gate's waiver; the gate counts by its own state again. Raises WaiverError."""
         reason = (reason or "").strip()
         if not reason:

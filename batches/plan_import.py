@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from batches.models import Batch, BatchState, Gate, GateKind, GateOrigin, GateScope, GateState, Plan, PlannedPR
 from batches.plan_format import ParsedBatch, ParsedGate, ParsedPlan, PlanFormatError, parse_plan
 from batches.plan_settings import NOT_CHECKED_YET, implicit_gates_sync
+from portal.roles import Actor
 
 
 class PlanImportError(Exception):
@@ -139,7 +140,7 @@ class _PlanWriter:
     The query count does not grow with the plan's size (bench/import_plan.py).
     """
 
-    def __init__(self, parsed: ParsedPlan, *, slug: str, source_name: str, digest: str, by) -> None:
+    def __init__(self, parsed: ParsedPlan, *, slug: str, source_name: str, digest: str, by: Actor | None) -> None:
         self.parsed = parsed
         self.slug = slug
         self.source_name = source_name

@@ -22,6 +22,7 @@ from django.db.models import Prefetch
 
 from batches.models import Batch, Gate, GateKind, GateOrigin, GateScope, Plan
 from batches.plan_import import plan_import
+from portal.roles import Actor
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ def _preview_batch(batch: Batch) -> PreviewBatch:
     )
 
 
-def plan_import_preview(*, source: bytes | str, slug: str, source_name: str = "", by=None) -> PlanPreview:
+def plan_import_preview(
+    *, source: bytes | str, slug: str, source_name: str = "", by: Actor | None = None
+) -> PlanPreview:
     """What ``plan_import`` with these arguments would write; writes nothing.
 
     Raises PlanImportError, with the message the import would give, when the

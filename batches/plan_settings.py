@@ -9,6 +9,8 @@ Approved batches are never changed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from batches.models import (
@@ -22,6 +24,7 @@ from batches.models import (
     GateState,
     Plan,
 )
+from portal.roles import Actor
 
 # What a new automated gate says until the first sync evaluates it (the sync then
 # names exactly what is missing: a token, the repository, a check name, a PR link).
@@ -54,7 +57,7 @@ def _wants(plan: Plan, kind: str) -> bool:
     return plan.wants_deploy_gates if kind == GateKind.DEPLOY else plan.wants_observability_gates
 
 
-def implicit_gates_sync(*, plan: Plan, by=None) -> list[str]:
+def implicit_gates_sync(*, plan: Plan, by: Actor | None = None) -> list[str]:
     """Add or remove the settings' deploy/observability gates on every batch not yet approved.
 
     Returns a sentence per change; each change is also in the batch's history.
@@ -110,7 +113,7 @@ def implicit_gates_sync(*, plan: Plan, by=None) -> list[str]:
     return changes
 
 
-def plan_configure(*, plan: Plan, by, values: dict) -> list[str]:
+def plan_configure(*, plan: Plan, by: Actor | None, values: dict[str, Any]) -> list[str]:
     """Save a plan's integration settings and bring every open batch's gates in line with them.
 
     ``values`` holds cleaned values for some of :data:`INTEGRATION_FIELDS`.

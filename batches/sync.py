@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from batches.gates import PR_DRIVEN_KINDS, Providers, gate_evaluate, gate_store_error, pr_repository, scope_prs
@@ -71,7 +71,7 @@ def batch_lock(batch_id: int) -> Iterator[None]:
             cache.delete(key)
 
 
-def active_batches() -> Iterable[Batch]:
+def active_batches() -> QuerySet[Batch]:
     """Batches worth polling: in progress or in review, or planned with a linked PR."""
     return (
         Batch.objects.filter(
@@ -90,8 +90,11 @@ def active_batches() -> Iterable[Batch]:
 def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
     """Refresh ``pr``'s GitHub fields. Returns the names of the fields that changed."""
     repo = pr_repository(pr)
+    number = pr.github_number
+    if number is None:
+        raise ValueError(f"PR #{pr.number} is not linked to a pull request.")
     github = providers.gh()
-    pull = github.get_pull(repo, pr.github_number)
+    pull = github.get_pull(repo, number)
     values = {
         "github_state": pull.state,
         "draft": pull.draft,
@@ -105,7 +108,7 @@ def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
         # Commits are immutable, so this is asked once per new head.
         values["head_committed_at"] = github.get_commit(repo, pull.head_sha).committed_at
     if pull.merged_at and (not pr.changed_files or pull.merged_at != pr.merged_at):
-        files = github.list_pull_files(repo, pr.github_number)
+        files = github.list_pull_files(repo, number)
         values["changed_files"] = [f.filename for f in files]
     changed = [name for name, value in values.items() if getattr(pr, name) != value]
     for name in changed:

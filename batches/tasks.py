@@ -88,5 +88,5 @@ def sync_prs(self, pr_ids: list[int]) -> None:
     if busy and not self.request.is_eager:
         # Unlike a periodic pass, the webhook's news may be newer than what the
         # running sync read, so it must run after it rather than be dropped.
-        sync_prs.apply_async(args=[busy], countdown=BUSY_RETRY_SECONDS)
+        sync_prs.apply_async(args=(busy,), countdown=BUSY_RETRY_SECONDS)
     _retry_on_errors(self, report)

@@ -34,6 +34,7 @@ from demo.simulator import (
     Simulator,
     changed_files,
 )
+from portal.roles import Actor
 from signoffs.evidence import evidence_add
 from signoffs.models import SignOff
 from signoffs.services import signoff_record
@@ -73,7 +74,7 @@ def demo_seed(*, plan: Plan, simulator: Simulator, release_manager, engineer, op
     return lines
 
 
-def plan_configure_for_demo(plan: Plan, *, by) -> None:
+def plan_configure_for_demo(plan: Plan, *, by: Actor) -> None:
     """Save the plan's settings for the simulated providers and name each CI gate's check, as a release
     manager does on the plan's settings page. Render and Sentry being configured adds their gates to every
     open batch, so this comes before any batch starts."""

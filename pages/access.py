@@ -6,6 +6,7 @@ can be requested directly.
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
@@ -14,7 +15,7 @@ from django_htmx.middleware import HtmxDetails
 
 from batches.models import Batch, Gate, Plan
 from pages import readmodels
-from portal.roles import denial_reason, user_can
+from portal.roles import Actor, denial_reason, user_can
 from signoffs.models import ChecklistItem
 
 # The status code for a form the server refused: htmx is configured (base.html)
@@ -26,6 +27,14 @@ class HtmxHttpRequest(HttpRequest):
     """A request that went through django-htmx's middleware (``request.htmx``)."""
 
     htmx: HtmxDetails
+
+
+def actor(request: HttpRequest) -> Actor:
+    """The signed-in person acting (every page is behind LoginRequiredMiddleware)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def require(request: HttpRequest, action: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser, User
 from django.db import models
 
 # Who a request is from: a signed-in user or an anonymous one (``request.user``).
 type AnyUser = AbstractUser | AnonymousUser
+# Who does something the history records (a tick, a waiver, a start): a signed-in person.
+type Actor = User
 
 
 class Role(models.TextChoices):

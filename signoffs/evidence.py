@@ -32,12 +32,14 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models.fields.files import FieldFile
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from batches.models import Batch, BatchState
+from portal.roles import Actor
 from signoffs.models import ChecklistItem, Evidence
 from signoffs.services import manual_gate_refresh
 
@@ -50,7 +52,9 @@ class EvidenceRejected(Exception):
     """The upload is not acceptable evidence. ``str()`` is a sentence for people."""
 
 
-def evidence_add(*, item: ChecklistItem, upload, by, replaces: Evidence | None = None, note: str = "") -> Evidence:
+def evidence_add(
+    *, item: ChecklistItem, upload: UploadedFile, by: Actor, replaces: Evidence | None = None, note: str = ""
+) -> Evidence:
     """Validate ``upload`` (a Django UploadedFile), store a re-encoded copy and record it.
 
     Raises :class:`EvidenceRejected` with a sentence for the uploader when the
@@ -126,7 +130,7 @@ def _forget_file(field: FieldFile) -> None:
         field.storage.delete(field.name)
 
 
-def evidence_replace(*, old: Evidence, upload, by, note: str = "") -> Evidence:
+def evidence_replace(*, old: Evidence, upload: UploadedFile, by: Actor, note: str = "") -> Evidence:
     """Upload a new file for ``old``'s item that supersedes ``old`` (which is kept)."""
     return evidence_add(item=old.item, upload=upload, by=by, replaces=old, note=note)
 
@@ -198,7 +202,7 @@ class CheckedImage:
         return StoredImage(sha256=digest.hexdigest(), size=size, width=width, height=height)
 
 
-def evidence_check(upload) -> CheckedImage:
+def evidence_check(upload: UploadedFile) -> CheckedImage:
     """Every check on an upload; raise :class:`EvidenceRejected` or return the decoded image."""
     size = upload.size or 0
     if size == 0:
@@ -231,7 +235,7 @@ def _too_large_message(size: int | None) -> str:
     return f"The file is {filesizeformat(size)}; evidence may be at most {limit}."
 
 
-def _open(upload, head: bytes) -> Image.Image:
+def _open(upload: UploadedFile, head: bytes) -> Image.Image:
     try:
         # Restricting the plugins is the type decision: only these three decoders
         # ever look at the bytes. (No warnings.catch_warnings() here: it swaps
@@ -442,7 +446,7 @@ def _webp_end(data: _Window) -> int:
 
 
 @contextmanager
-def _second_handle(upload) -> Iterator[IO[bytes]]:
+def _second_handle(upload: UploadedFile) -> Iterator[IO[bytes]]:
     """A read handle of its own on the upload, so walking it never moves Pillow's position."""
     path = getattr(upload, "temporary_file_path", None)
     if path is not None:

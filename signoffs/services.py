@@ -8,6 +8,7 @@ from django.db.models import Max, Prefetch
 
 from batches.gates import Outcome, gate_store
 from batches.models import Batch, BatchState, Gate, GateKind, GateState
+from portal.roles import Actor
 from signoffs.itemstate import checklist_progress, item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
 
@@ -35,7 +36,7 @@ def tick_refusal(*, batch_state: str, batch_number: int, state) -> str | None:
     return None
 
 
-def signoff_record(*, item: ChecklistItem, user, action: str, note: str = "") -> SignOff:
+def signoff_record(*, item: ChecklistItem, user: Actor, action: str, note: str = "") -> SignOff:
     """Append one event to ``item``'s history and return it.
 
     The item row is locked (``select_for_update``) while the next sequence

@@ -12,7 +12,7 @@ from batches.models import Batch, BatchState, GovernanceError, PlannedPR
 from batches.pr_linking import PullRequestLinkError, planned_pr_link
 from batches.tasks import sync_batch, sync_prs
 from pages import readmodels
-from pages.access import UNPROCESSABLE, HtmxHttpRequest, back, batch_for, require
+from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, back, batch_for, require
 from pages.confirm import confirm_page, confirmed
 from pages.live import live_response
 
@@ -77,12 +77,12 @@ def batch_transition(request: HtmxHttpRequest, slug: str, number: int, move: str
     error = ""
     try:
         if move == "start":
-            batch.start(by=request.user, override_reason=override)
+            batch.start(by=actor(request), override_reason=override)
             # Its automated gates are read now, not at the next sync pass (robust: a
             # provider problem shows on the gates, never as a failed start).
             transaction.on_commit(lambda: sync_batch.delay(batch.pk), robust=True)
         else:
-            getattr(batch, TRANSITIONS[move])(by=request.user)
+            getattr(batch, TRANSITIONS[move])(by=actor(request))
     except GovernanceError as exc:
         error = str(exc)
     if request.htmx:

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pages import readmodels
-from pages.access import UNPROCESSABLE, HtmxHttpRequest, item_for
+from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, item_for
 from pages.uploadhandlers import evidence_upload_from, evidence_upload_view
 from signoffs.evidence import EvidenceRejected, evidence_add
 from signoffs.models import ChecklistItem
@@ -40,7 +40,7 @@ def item_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     action = request.POST.get("action", "")
     note = request.POST.get("note", "")
     try:
-        event = signoff_record(item=item, user=request.user, action=action, note=note)
+        event = signoff_record(item=item, user=actor(request), action=action, note=note)
     except SignOffError as exc:
         return _item_response(request, item, error=str(exc), note=note)
     if not request.htmx:
@@ -54,7 +54,7 @@ def evidence_upload(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Attach a screenshot to a checklist item; what is acceptable is evidence_add's decision."""
     item = item_for(request, pk, "upload_evidence")
     try:
-        evidence = evidence_add(item=item, upload=evidence_upload_from(request), by=request.user)
+        evidence = evidence_add(item=item, upload=evidence_upload_from(request), by=actor(request))
     except EvidenceRejected as exc:
         return _item_response(request, item, error=str(exc))
     if not request.htmx:

@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from batches.models import WaiverError
-from pages.access import HtmxHttpRequest, gate_for
+from pages.access import HtmxHttpRequest, actor, gate_for
 from pages.confirm import confirm_page, confirmed
 
 
@@ -37,7 +37,7 @@ def gate_waive_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             cancel_url=f"{batch.get_absolute_url()}#gate-{gate.pk}",
         )
     try:
-        gate.waive(by=request.user, reason=reason)
+        gate.waive(by=actor(request), reason=reason)
     except WaiverError as exc:
         messages.error(request, str(exc))
     else:
@@ -68,7 +68,7 @@ def gate_revoke_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             cancel_url=f"{batch.get_absolute_url()}#gate-{gate.pk}",
         )
     try:
-        gate.revoke_waiver(by=request.user, reason=reason)
+        gate.revoke_waiver(by=actor(request), reason=reason)
     except WaiverError as exc:
         messages.error(request, str(exc))
     else:

@@ -19,7 +19,7 @@ from batches.plan_import import PlanImportError, plan_import, plan_slug_for
 from batches.plan_preview import plan_import_preview
 from batches.plan_settings import gate_check_names_configure, plan_configure
 from pages import readmodels
-from pages.access import UNPROCESSABLE, HtmxHttpRequest, plan_for, require
+from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, plan_for, require
 from pages.forms import PlanSettingsForm
 from pages.live import live_response
 
@@ -81,7 +81,7 @@ def _plan_import_preview(request: HtmxHttpRequest) -> HttpResponse:
         source = upload.read()
         name = upload.name or "plan.md"
         try:
-            preview = plan_import_preview(source=source, slug=plan_slug_for(name), source_name=name, by=request.user)
+            preview = plan_import_preview(source=source, slug=plan_slug_for(name), source_name=name, by=actor(request))
         except PlanImportError as exc:
             error = f"{name} was not imported: {exc}"
         else:
@@ -119,7 +119,7 @@ def _plan_import_confirm(request: HtmxHttpRequest) -> HttpResponse:
         return _import_response(request, {"import_error": str(exc)}, status=UNPROCESSABLE)
     # Checked again from the start: the plan, or the database, may have changed since the preview.
     try:
-        summary = plan_import(source=source, slug=plan_slug_for(name), source_name=name, by=request.user)
+        summary = plan_import(source=source, slug=plan_slug_for(name), source_name=name, by=actor(request))
     except PlanImportError as exc:
         return _import_response(request, {"import_error": f"{name} was not imported: {exc}"}, status=UNPROCESSABLE)
     verb = "Imported" if summary.created else "Re-imported"
@@ -165,7 +165,7 @@ def plan_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             check_names[gate.pk] = value
         if form.is_valid() and not check_errors:
             with transaction.atomic():
-                changes = plan_configure(plan=plan, by=request.user, values=form.cleaned_data)
+                changes = plan_configure(plan=plan, by=actor(request), values=form.cleaned_data)
                 renamed = gate_check_names_configure(plan=plan, check_names=check_names)
             summary = "Saved the plan settings."
             if renamed:
