@@ -7,10 +7,11 @@ that breaks a rule fails here, naming the file and the import.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.imports import imported_modules
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "providers", "batches", "signoffs", "pages", "demo")
@@ -31,15 +32,19 @@ ALLOWED: dict[str, set[str]] = {
 BATCHES_INTO_SIGNOFFS = {"batches/plan_import.py"}
 
 
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts)
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-    return found
+    """Every module ``path`` imports (relative ones resolved, ``import_module("…")`` included), once per line."""
+    shortest: dict[tuple[int, str], str] = {}
+    for line, name in imported_modules(path.read_text(), module=module_name(path)):
+        key = (line, name.split(".")[0])
+        if key not in shortest or len(name) < len(shortest[key]):
+            shortest[key] = name
+    return sorted((line, name) for (line, _), name in shortest.items())
 
 
 def modules_of(package: str) -> list[Path]:
