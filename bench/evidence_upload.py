@@ -147,9 +147,9 @@ def main() -> None:
     evidence_module.CheckedImage.reencode_into = timed(
         "re-encode (metadata-free PNG) + hash", evidence_module.CheckedImage.reencode_into
     )
-    evidence_module.evidence_thumbnail_make = timed(
-        "thumbnail task (eager here)", evidence_module.evidence_thumbnail_make
-    )
+    import signoffs.tasks as tasks_module
+
+    tasks_module.evidence_thumbnail_make = timed("thumbnail task (eager here)", tasks_module.evidence_thumbnail_make)
     spooled: list[str] = []
 
     from django.core.files.uploadhandler import TemporaryFileUploadHandler

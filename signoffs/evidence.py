@@ -116,15 +116,15 @@ def evidence_add(
             evidence_id = evidence.pk
             transaction.on_commit(lambda: _enqueue_thumbnail(evidence_id), robust=True)
     except IntegrityError:
-        _forget_file(evidence.file)
+        forget_file(evidence.file)
         raise EvidenceRejected("That file has just been replaced by someone else; reload and try again.") from None
     except BaseException:
-        _forget_file(evidence.file)
+        forget_file(evidence.file)
         raise
     return evidence
 
 
-def _forget_file(field: FieldFile) -> None:
+def forget_file(field: FieldFile) -> None:
     """Remove a stored file whose row was never written."""
     if field.name:
         field.storage.delete(field.name)
@@ -511,33 +511,3 @@ def _display_name(name: str | None) -> str:
     cleaned = "".join(ch for ch in (name or "") if ch.isprintable())
     cleaned = cleaned.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return (cleaned or "screenshot")[:255]
-
-
-def evidence_thumbnail_make(*, evidence_id: int) -> bool:
-    """Write a small WebP thumbnail for one evidence file; return whether one was written.
-
-    Idempotent: a row that already has a thumbnail is left alone, and if two
-    workers race, the conditional update decides and the loser's file is removed.
-    """
-    evidence = Evidence.objects.filter(pk=evidence_id).first()
-    if evidence is None or evidence.thumbnail:
-        return False
-    storage = evidence.file.storage
-    with (
-        storage.open(str(evidence.file.name), "rb") as stored,
-        Image.open(stored, formats=list(ALLOWED_FORMATS)) as opened,
-    ):
-        if opened.format == "JPEG":
-            opened.draft("RGB", THUMBNAIL_SIZE)  # decode at reduced scale: far less memory
-        opened.thumbnail(THUMBNAIL_SIZE)
-        image: Image.Image = opened
-        if image.mode not in ("RGB", "RGBA"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        with tempfile.TemporaryFile() as out:
-            image.save(out, "WEBP", quality=80)
-            out.seek(0)
-            evidence.thumbnail.save("thumbnail", File(out), save=False)
-    claimed = Evidence.objects.filter(pk=evidence_id, thumbnail="").update(thumbnail=evidence.thumbnail.name)
-    if not claimed:
-        _forget_file(evidence.thumbnail)
-    return bool(claimed)

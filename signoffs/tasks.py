@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from signoffs.evidence import evidence_thumbnail_make
+from signoffs.thumbnails import evidence_thumbnail_make
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)

@@ -63,16 +63,6 @@ class Seen:
         return json.loads(self.body)
 
 
-@dataclass
-class Answer:
-    """What a world answers: a status and a JSON-able body."""
-
-    status: int
-    data: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    etag: bool = True
-
-
 class FakeProviders:
     """Routes by method and path (query ignored), then the world; anything else answers 404 like the real APIs."""
 

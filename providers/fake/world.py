@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from providers.fake import payloads
-from providers.fake.server import Answer
 
 GITHUB, RENDER, SENTRY = "github", "render", "sentry"
 PROVIDERS = (GITHUB, RENDER, SENTRY)
@@ -61,6 +60,16 @@ DEPLOY_STATUSES = frozenset(
         "canceled",
     }
 )
+
+
+@dataclass
+class Answer:
+    """What a world answers: a status and a JSON-able body."""
+
+    status: int
+    data: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: bool = True
 
 
 class WorldError(Exception):

@@ -9,10 +9,11 @@ from django.apps import apps
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from PIL import Image
 
-from signoffs.evidence import EvidenceRejected, evidence_add, evidence_replace, evidence_thumbnail_make
+from signoffs.evidence import EvidenceRejected, evidence_add, evidence_replace
 from signoffs.itemstate import item_state
 from signoffs.models import Evidence, SignOff
 from signoffs.services import SignOffError, signoff_record
+from signoffs.thumbnails import evidence_thumbnail_make
 from tests.signoffs.conftest import (
     GPS_IFD,
     gps_exif,

@@ -1,0 +1,41 @@
+"""Evidence thumbnails: a small WebP preview per stored file, made by a task after the upload commits."""
+
+from __future__ import annotations
+
+import tempfile
+
+from django.core.files import File
+from PIL import Image
+
+from signoffs.evidence import ALLOWED_FORMATS, THUMBNAIL_SIZE, forget_file
+from signoffs.models import Evidence
+
+
+def evidence_thumbnail_make(*, evidence_id: int) -> bool:
+    """Write a small WebP thumbnail for one evidence file; return whether one was written.
+
+    Idempotent: a row that already has a thumbnail is left alone, and if two
+    workers race, the conditional update decides and the loser's file is removed.
+    """
+    evidence = Evidence.objects.filter(pk=evidence_id).first()
+    if evidence is None or evidence.thumbnail:
+        return False
+    storage = evidence.file.storage
+    with (
+        storage.open(str(evidence.file.name), "rb") as stored,
+        Image.open(stored, formats=list(ALLOWED_FORMATS)) as opened,
+    ):
+        if opened.format == "JPEG":
+            opened.draft("RGB", THUMBNAIL_SIZE)  # decode at reduced scale: far less memory
+        opened.thumbnail(THUMBNAIL_SIZE)
+        image: Image.Image = opened
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        with tempfile.TemporaryFile() as out:
+            image.save(out, "WEBP", quality=80)
+            out.seek(0)
+            evidence.thumbnail.save("thumbnail", File(out), save=False)
+    claimed = Evidence.objects.filter(pk=evidence_id, thumbnail="").update(thumbnail=evidence.thumbnail.name)
+    if not claimed:
+        forget_file(evidence.thumbnail)
+    return bool(claimed)
