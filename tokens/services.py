@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,7 +45,7 @@ def token_create(*, user: Actor, name: str) -> tuple[ApiToken, str]:
         raise TokenError(f"Keep the name under {NAME_MAX} characters.")
     with transaction.atomic():
         # Locks the user's row so two concurrent creations cannot both pass the limit.
-        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_ACTIVE_PER_USER:
             raise TokenError(f"You have {MAX_ACTIVE_PER_USER} active tokens; revoke one you no longer use first.")
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -20,7 +20,8 @@ from tokens.services import (
 
 def test_a_token_is_stored_only_as_its_digest(engineer):
     token, raw = token_create(user=engineer, name="wall dashboard")
-    assert raw.startswith("gth_") and len(raw) > 40
+    assert raw.startswith("gth_")
+    assert len(raw) > 40
     stored = ApiToken.objects.filter(pk=token.pk).values().get()
     assert raw not in [str(value) for value in stored.values()]
     assert stored["digest"] == token_digest(raw)
@@ -34,7 +35,7 @@ def test_wrong_revoked_and_inactive_tokens_do_not_authenticate(engineer, stakeho
     assert token_authenticate("not-a-token") is None
     token_revoke(token=token, by=engineer)
     assert token_authenticate(raw) is None
-    other, other_raw = token_create(user=stakeholder, name="screen")
+    _other, other_raw = token_create(user=stakeholder, name="screen")
     stakeholder.is_active = False
     stakeholder.save()
     assert token_authenticate(other_raw) is None
@@ -78,6 +79,7 @@ def test_only_the_owner_revokes_and_only_once(engineer, release_manager):
     with pytest.raises(TokenError, match="Only the token's owner"):
         token_revoke(token=token, by=release_manager)
     token_revoke(token=token, by=engineer)
-    assert token.revoked_at is not None and token.revoked_at <= timezone.now()
+    assert token.revoked_at is not None
+    assert token.revoked_at <= timezone.now()
     with pytest.raises(TokenError, match="already revoked"):
         token_revoke(token=ApiToken.objects.get(pk=token.pk), by=engineer)
