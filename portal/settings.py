@@ -247,7 +247,7 @@ if SENTRY_DSN:
         send_default_pii=False,
     )
 
-# Notifications (issue 11).
+# Notifications and the JSON API (issue 11).
 # Links in notifications are absolute: the portal's address as people reach it. In DEBUG it defaults
 # to the first ALLOWED_HOSTS on `make run`'s port; production must say it.
 _first_host = next((h for h in ALLOWED_HOSTS if h not in ("*",) and not h.startswith(".")), "localhost")
@@ -286,6 +286,8 @@ CELERY_BEAT_SCHEDULE["notifications-periodic"] = {
     "task": "notifications.tasks.notifications_periodic_task",
     "schedule": float(NOTIFICATION_CHECK_INTERVAL_SECONDS),
 }
+# Requests per token per minute on /api/; past it the API answers 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
 
 # The plan our first users run; `setup_demo` imports it. In this repository's
 # checkout the shared plans sit beside the project; a copy ships in docs/.
