@@ -69,7 +69,8 @@ class TokenRateLimit(BaseThrottle):
     def allow_request(self, request: HttpRequest) -> bool:
         token: ApiToken = request.auth  # type: ignore[attr-defined]  # set by TokenAuth before throttling
         window = int(time.time() // WINDOW_SECONDS)
-        key = f"api-rate:{token.pk}:{window}"
+        # The digest, not the pk: unique for ever, so no two tokens ever share a count.
+        key = f"api-rate:{token.digest[:32]}:{window}"
         cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
         try:
             count = cache.incr(key)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from tests.batches.conftest import _fast_password_hashing, big_plan, fake, small_plan  # noqa: F401
@@ -19,14 +18,6 @@ class Api:
 
     def get(self, path: str, **headers):
         return self.client.get(path, headers={"Authorization": f"Bearer {self.raw}", **headers})
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    # The limit is counted in the cache per token and minute; tests must not share a window's count.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
