@@ -277,3 +277,15 @@ def test_the_openapi_schema_validates_and_describes_every_endpoint(sample_plan, 
     # A signed-in browser may read it too; a stranger may not.
     assert client_for(stakeholder).get("/api/openapi.json").status_code == 200
     assert Client().get("/api/openapi.json").status_code == 401
+
+
+def test_the_light_status_says_what_the_full_batch_says(journey, as_stakeholder):
+    """The status endpoint loads less (no checklist histories) but must agree with the review page's read-model."""
+    _ticked_batch(journey)
+    for number in (1, 2):  # in progress with a failing gate; planned, waiting for batch 1
+        status = as_stakeholder.get(f"/api/plans/{SLUG}/batches/{number}/status").json()
+        detail = as_stakeholder.get(f"/api/plans/{SLUG}/batches/{number}").json()
+        for field in ("state", "verdict", "tally", "blockers", "url"):
+            assert status[field] == detail[field], field
+        assert [g["status"] for g in status["gates"]] == [g["status"] for g in detail["gates"]]
+    assert status["blockers"] == ["Waiting for Batch 1: 1 CI gate not passing."]
