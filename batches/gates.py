@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from batches.conditional_cache import DatabaseConditionalStore
 from batches.models import Gate, GateEvent, GateEventAction, GateKind, GateScope, GateState, PlannedPR
+from batches.signals import gate_state_changed
 from providers.github import CheckRun, CommitStatus, GitHubClient, Review
 from providers.http import ProviderError
 from providers.render import FAILED, IN_PROGRESS, LIVE, Deploy, RenderClient
@@ -132,13 +133,14 @@ def gate_store(*, gate: Gate, outcome: Outcome) -> bool:
         state=outcome.state, detail=outcome.detail[:5000], detail_url=outcome.detail_url[:500], source=outcome.source
     )
     if changed:
-        GateEvent.objects.create(
+        event = GateEvent.objects.create(
             gate=gate,
             action=GateEventAction.STATE_CHANGED,
             state=outcome.state,
             previous_state=previous,
             detail=outcome.detail[:5000],
         )
+        gate_state_changed.send_robust(sender=Gate, gate=gate, event=event)
     return changed
 
 

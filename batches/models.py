@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from batches.signals import batch_marked_ready
 from portal.roles import Actor
 
 
@@ -228,7 +229,8 @@ class Batch(models.Model):
                     raise GovernanceError(blockers[0])
                 raise GovernanceError(f"Batch {self.number} is not ready. " + " ".join(blockers))
             self._transition(BatchState.READY_FOR_REVIEW, ready_at=timezone.now())
-            BatchEvent.objects.create(batch=self, action=BatchEventAction.MARKED_READY, by=by)
+            event = BatchEvent.objects.create(batch=self, action=BatchEventAction.MARKED_READY, by=by)
+            batch_marked_ready.send_robust(sender=Batch, batch=self, event=event)
 
     def approve_blockers(self) -> list[str]:
         """Why "approve" would be refused now. Gates are checked again: one may have turned since "ready"."""

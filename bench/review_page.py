@@ -1,13 +1,16 @@
-"""Benchmark: the batch review page against a trivial view, served by gunicorn on PostgreSQL.
+"""Benchmark: the batch review page and the API's batch status endpoint against a trivial view,
+served by gunicorn on PostgreSQL.
 
 Usage: .venv/bin/python bench/review_page.py [--requests 300] [--concurrency 4] [--seconds 60]
 
 Creates (if missing) and migrates the DATABASE_URL database (default
 postgres://postgres@127.0.0.1:5432/gatehouse_bench), imports a generated plan of
 50 batches × 3 PRs with 1,000 sign-offs, starts gunicorn on a free loopback
-port with DEBUG off, signs in one release manager (session cookie) and requests
-the review page of the batch in progress and /healthz/ alternately from a few
-client threads. Prints p50/p95 latency, requests/s and the review/trivial ratio.
+port with DEBUG off, signs in one release manager (session cookie, and a personal
+API token for the status endpoint) and requests the review page of the batch in
+progress, its status endpoint (/api/…/status) and /healthz/ in turn from a few
+client threads. Prints p50/p95 latency, requests/s, the ratios to the trivial view,
+and the status endpoint's query count on the 50-batch plan and on a 3-batch one.
 Bounded in count (--requests per URL) and time (--seconds); loopback only.
 """
 
@@ -80,12 +83,50 @@ def load_plan():
     return plan, user
 
 
+def api_token(user) -> str:
+    from tokens.services import token_create
+
+    return token_create(user=user, name=f"bench {time.time():.0f}")[1]
+
+
+def status_queries(user, slugs_and_numbers: list[tuple[str, int]]) -> list[int]:
+    """Queries one status request costs (after a first, which writes the token's last use), per batch."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    raw = api_token(user)
+    client = Client(headers={"Authorization": f"Bearer {raw}"}, HTTP_HOST="127.0.0.1")
+    counts = []
+    for slug, number in slugs_and_numbers:
+        url = f"/api/plans/{slug}/batches/{number}/status"
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        counts.append(len(queries))
+    return counts
+
+
 def session_cookie(user) -> str:
     from django.test import Client
 
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
+
+
+def small_plan(user):
+    """A 3-batch plan beside the big one, to show the status endpoint's query count does not grow."""
+    from batches.models import BatchState
+    from batches.plan_import import plan_import
+
+    spec = importlib.util.spec_from_file_location("bench_import_plan", ROOT / "bench" / "import_plan.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    plan = plan_import(source=generator.generated_plan(3), slug="bench-review-small", source_name="bench").plan
+    plan.batches.filter(number=1).update(state=BatchState.APPROVED)
+    plan.batches.filter(number=2).update(state=BatchState.IN_PROGRESS)
+    return plan
 
 
 def wait_until_up(base: str, deadline: float) -> None:
@@ -100,7 +141,9 @@ def wait_until_up(base: str, deadline: float) -> None:
     raise SystemExit("gunicorn did not start in time")
 
 
-def measure(base: str, cookie: str, urls: dict[str, str], per_url: int, concurrency: int, seconds: float):
+def measure(
+    base: str, cookie: str, urls: dict[str, str], per_url: int, concurrency: int, seconds: float, token: str = ""
+):
     """Each thread alternates between the URLs, so both see the same server conditions."""
     import httpx
 
@@ -110,7 +153,8 @@ def measure(base: str, cookie: str, urls: dict[str, str], per_url: int, concurre
     stop_at = time.monotonic() + seconds
 
     def worker():
-        with httpx.Client(base_url=base, cookies={"sessionid": cookie}, timeout=10) as client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with httpx.Client(base_url=base, cookies={"sessionid": cookie}, headers=headers, timeout=10) as client:
             while time.monotonic() < stop_at:
                 progressed = False
                 for name, url in urls.items():
@@ -158,6 +202,9 @@ def main() -> None:
         "GATEHOUSE_VAR_DIR": var,
         "DATABASE_CONN_MAX_AGE": "60",
         "LOG_LEVEL": "WARNING",
+        "PORTAL_BASE_URL": "http://127.0.0.1",
+        # The benchmark's one token makes thousands of requests a minute on purpose.
+        "API_RATE_LIMIT_PER_MINUTE": "1000000",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
     }
     env.pop("REDIS_URL", None)  # the pages do not need the cache or broker
@@ -172,8 +219,12 @@ def main() -> None:
     call_command("collectstatic", "--noinput", verbosity=0)
     plan, user = load_plan()
     cookie = session_cookie(user)
+    token = api_token(user)
     review_url = f"/plans/{plan.slug}/batches/25/"
-    urls = {"review page": review_url, "trivial view": "/healthz/"}
+    status_url = f"/api/plans/{plan.slug}/batches/25/status"
+    urls = {"review page": review_url, "batch status": status_url, "trivial view": "/healthz/"}
+    small = small_plan(user)
+    queries = status_queries(user, [(plan.slug, 25), (small.slug, 2)])
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -193,8 +244,8 @@ def main() -> None:
     )
     try:
         wait_until_up(base, time.monotonic() + 20)
-        measure(base, cookie, urls, per_url=10 * args.workers, concurrency=args.concurrency, seconds=20)  # warm-up
-        timings, wall = measure(base, cookie, urls, args.requests, args.concurrency, args.seconds)
+        measure(base, cookie, urls, per_url=10 * args.workers, concurrency=args.concurrency, seconds=20, token=token)
+        timings, wall = measure(base, cookie, urls, args.requests, args.concurrency, args.seconds, token=token)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -217,7 +268,11 @@ def main() -> None:
     print(f"review page / trivial view (p50): {ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
     print(f"review page / trivial view (p95): {stats['review page'][1] / stats['trivial view'][1]:.2f}×")
     print(f"trivial view / review page (req/s): {stats['trivial view'][2] / stats['review page'][2]:.2f}×")
-    if ratio > TARGET_RATIO:
+    status_ratio = stats["batch status"][0] / stats["trivial view"][0]
+    print(f"batch status / trivial view (p50): {status_ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
+    print(f"batch status / trivial view (p95): {stats['batch status'][1] / stats['trivial view'][1]:.2f}×")
+    print(f"batch status queries: {queries[0]} (batch 25 of 50), {queries[1]} (batch 2 of 3)")
+    if ratio > TARGET_RATIO or status_ratio > TARGET_RATIO or queries[0] != queries[1]:
         print("OVER TARGET")
 
 

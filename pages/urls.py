@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pages.views import batches, checklist, files, gates, health, plans
+from pages.views import account, batches, checklist, files, gates, health, notifications, plans
 
 app_name = "pages"
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path("import/", plans.plan_import_page, name="plan-import"),
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
     path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),
+    path("plans/<slug:slug>/notifications/", notifications.plan_notifications, name="plan-notifications"),
+    path("account/tokens/", account.api_tokens, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path(BATCH, batches.batch_review, name="batch"),
     path(f"{BATCH}present/", batches.batch_present, name="present"),
     path(f"{BATCH}start/", batches.batch_transition, {"move": "start"}, name="batch-start"),

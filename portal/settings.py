@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, env_list, env_str
+from portal.env import REQUIRED, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("GATEHOUSE_VAR_DIR", str(BASE_DIR / "var")))
@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "batches",
     "signoffs",
+    "tokens",
+    "notifications",
     "demo",
 ]
 
@@ -244,6 +246,48 @@ if SENTRY_DSN:
         traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")),
         send_default_pii=False,
     )
+
+# Notifications and the JSON API (issue 11).
+# Links in notifications are absolute: the portal's address as people reach it. In DEBUG it defaults
+# to the first ALLOWED_HOSTS on `make run`'s port; production must say it.
+_first_host = next((h for h in ALLOWED_HOSTS if h not in ("*",) and not h.startswith(".")), "localhost")
+PORTAL_BASE_URL = env_str(
+    "PORTAL_BASE_URL", f"http://{_first_host}:{env_int('PORT', 8000, minimum=1)}" if DEBUG else REQUIRED
+).rstrip("/")
+if not PORTAL_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PORTAL_BASE_URL must start with http:// or https://, not {PORTAL_BASE_URL!r}.")
+# Slack webhooks and email are sent by Celery tasks; a channel that does not answer within this
+# long counts as failing (and is retried with backoff), so it never holds up a worker for long.
+NOTIFICATION_TIMEOUT_SECONDS = env_int("NOTIFICATION_TIMEOUT_SECONDS", 5, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "gatehouse@localhost")
+# Email goes through the SMTP server EMAIL_HOST names (Django's classic defaults: localhost:25, no TLS).
+# In DEBUG with no EMAIL_HOST, messages are printed to the console instead.
+_smtp_host = env_str("EMAIL_HOST", None if DEBUG else "localhost")
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _smtp_host,
+                "port": env_int("EMAIL_PORT", 25, minimum=1),
+                "username": env_str("EMAIL_HOST_USER", ""),
+                "password": env_str("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_bool("EMAIL_USE_TLS", False),
+                "timeout": NOTIFICATION_TIMEOUT_SECONDS,
+            },
+        }
+        if _smtp_host
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+# Beat looks for gates stale past their plan's threshold (and retries due deliveries) this often.
+NOTIFICATION_CHECK_INTERVAL_SECONDS = env_int("NOTIFICATION_CHECK_INTERVAL_SECONDS", 60, minimum=5)
+CELERY_BEAT_SCHEDULE["notifications-periodic"] = {
+    "task": "notifications.tasks.notifications_periodic_task",
+    "schedule": float(NOTIFICATION_CHECK_INTERVAL_SECONDS),
+}
+# Requests per token per minute on /api/; past it the API answers 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
 
 # The plan our first users run; `setup_demo` imports it. In this repository's
 # checkout the shared plans sit beside the project; a copy ships in docs/.

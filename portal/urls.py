@@ -9,6 +9,8 @@ urlpatterns = [
     path("", include("batches.urls")),
     # The simulator page: answers 404 unless runportal runs the simulated providers.
     path("", include("demo.urls")),
+    # The read-only JSON API (personal tokens, not sessions).
+    path("api/", include("api.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

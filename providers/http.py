@@ -320,6 +320,14 @@ class HttpClient:
         """PATCH ``payload`` as JSON; the decoded answer (None for an empty one). Setting fields twice is harmless."""
         return self._write("PATCH", path, payload)
 
+    def post_raw(self, path: str, payload: Any) -> httpx.Response:
+        """POST ``payload`` as JSON and hand back the response whatever its status.
+
+        For webhooks that answer in plain text (Slack says ``ok``): their own
+        client module reads the answer. Transport errors raise as for any POST.
+        """
+        return self._send("POST", _full_url(self.base_url, path, None), json_body=payload)
+
     def _write(self, method: str, path: str, payload: Any) -> Any:
         url = _full_url(self.base_url, path, None)
         response = self._send(method, url, json_body=payload)

@@ -113,3 +113,21 @@ def test_the_dev_server_sync_loop_survives_errors_and_keeps_going(open_prs, batc
     assert "The gate sync loop failed" in caplog.text
     assert "database went away" in caplog.text
     assert batch.gates.get(kind=GateKind.CI).last_checked_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dev_server_loop_also_runs_the_notifications_pass(monkeypatch):
+    """In-process there is no beat: the loop announces stale gates and retries failed deliveries."""
+    passes = []
+
+    def periodic(**kwargs):
+        passes.append(kwargs)
+        stop.set()
+
+    monkeypatch.setattr("notifications.services.notifications_periodic", periodic)
+    stop = threading.Event()
+    thread = threading.Thread(target=runportal.sync_loop, args=(stop, 0.01))
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert passes == [{}]

@@ -41,7 +41,9 @@ def test_secrets_can_come_from_a_file(monkeypatch, tmp_path):
 
 
 def _manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "PORTAL_BASE_URL")
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60
     )
@@ -56,10 +58,37 @@ def test_production_settings_pass_check_deploy(tmp_path):
         DEBUG="false",
         SECRET_KEY="k" * 20 + "-production-secret-with-enough-entropy-0987654321",
         ALLOWED_HOSTS="gatehouse.example.com",
+        PORTAL_BASE_URL="https://gatehouse.example.com",
         DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_needs_the_portal_address_for_links_in_notifications(tmp_path):
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": "k" * 20 + "-production-secret-with-enough-entropy-0987654321",
+        "ALLOWED_HOSTS": "gatehouse.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+    }
+    result = _manage("check", **production)
+    assert result.returncode != 0
+    assert "Set the PORTAL_BASE_URL environment variable" in result.stderr
+    result = _manage("check", **production, PORTAL_BASE_URL="gatehouse.example.com")
+    assert "PORTAL_BASE_URL must start with http:// or https://" in result.stderr
+
+
+def test_debug_links_default_to_the_first_allowed_host(tmp_path):
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.PORTAL_BASE_URL)",
+        ALLOWED_HOSTS="portal.test,localhost",
+        PORT="8123",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
+    assert result.stdout.strip().splitlines()[-1] == "http://portal.test:8123", result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):

@@ -14,8 +14,13 @@ logger = logging.getLogger("batches.sync")
 
 
 def sync_loop(stop: threading.Event, interval: float) -> None:
-    """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out."""
+    """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out.
+
+    Each pass also runs the notifications' periodic pass (stale gates, due retries), which
+    beat runs in production: in-process, a failed notification is retried from here.
+    """
     from batches.sync import active_batches, batches_sync
+    from notifications.services import notifications_periodic
 
     known_errors: set[str] = set()
     while not stop.is_set():
@@ -31,6 +36,7 @@ def sync_loop(stop: threading.Event, interval: float) -> None:
             for error in sorted(known_errors - errors):
                 logger.info("Gate sync: no longer seeing “%s”", error)
             known_errors = errors
+            notifications_periodic()
         except Exception:
             # The web server must keep serving whatever went wrong here; say what it was.
             logger.exception("The gate sync loop failed; trying again in %s s.", interval)
