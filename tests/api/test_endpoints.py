@@ -168,7 +168,8 @@ def test_metrics_are_the_stored_metrics_and_no_data_is_null(
     # The PRs were read and the bot found nothing: a real zero. No Sentry project: no data, never zero.
     assert (first["ai_findings_blocking"], first["ai_findings_non_blocking"]) == (0, 0)
     assert first["escaped_defects"] is None
-    assert second["ai_findings_blocking"] is None and second["escaped_defects"] is None
+    assert second["ai_findings_blocking"] is None
+    assert second["escaped_defects"] is None
 
 
 # -- pagination and query counts ----------------------------------------------------------------------
