@@ -223,6 +223,31 @@ def _sum(values) -> int | None:
     return sum(known) if known else None
 
 
+def metrics_due() -> list[Batch]:
+    """Approved batches whose stored metrics may still change on their own, oldest first.
+
+    Those with no row yet (approved before metrics existed, or the computation
+    after approval failed), a stale row (a provider could not be read), or an
+    escape window still open when the row was computed: Sentry may since have
+    seen an issue that counts.
+    """
+    window = escape_window()
+    due = []
+    for batch in Batch.objects.filter(state=BatchState.APPROVED).select_related("metrics").order_by("approved_at"):
+        row: BatchMetrics | None = getattr(batch, "metrics", None)
+        if row is None or row.stale or (row.deployed_at is not None and row.computed_at < row.deployed_at + window):
+            due.append(batch)
+    return due
+
+
+def metrics_periodic(*, now: datetime | None = None) -> int:
+    """Recompute every batch :func:`metrics_due` names (beat runs this hourly); returns how many."""
+    due = metrics_due()
+    for batch in due:
+        batch_metrics_compute(batch=batch, now=now)
+    return len(due)
+
+
 def plan_metrics_recompute(*, plan: Plan, now: datetime | None = None) -> int:
     """Recompute the metrics of every approved batch of ``plan``; returns how many batches were computed."""
     count = 0

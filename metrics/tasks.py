@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import transaction
 
 from batches.models import Batch
-from metrics.services import MetricsRefused, batch_metrics_compute
+from metrics.services import MetricsRefused, batch_metrics_compute, metrics_periodic
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,12 @@ def compute_batch_metrics(batch_id: int) -> None:
         batch_metrics_compute(batch=batch)
     except MetricsRefused as refusal:
         logger.info("Metrics of batch %s not computed: %s", batch_id, refusal)
+
+
+@shared_task(ignore_result=True)
+def metrics_periodic_task() -> int:
+    """Beat: recompute batches whose escape window was open, or whose providers could not be read."""
+    return metrics_periodic()
 
 
 def batch_metrics_enqueue(batch_id: int) -> None:

@@ -289,6 +289,8 @@ CELERY_BEAT_SCHEDULE["notifications-periodic"] = {
     "task": "notifications.tasks.notifications_periodic_task",
     "schedule": float(NOTIFICATION_CHECK_INTERVAL_SECONDS),
 }
+# Escape windows still open and metrics a provider error left incomplete are recomputed hourly.
+CELERY_BEAT_SCHEDULE["metrics-periodic"] = {"task": "metrics.tasks.metrics_periodic_task", "schedule": 3600.0}
 # Requests per token per minute on /api/; past it the API answers 429 with Retry-After.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
 

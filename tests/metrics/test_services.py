@@ -7,7 +7,13 @@ from django.core.management import call_command
 
 from batches.models import BatchState, GateKind
 from metrics.models import BatchMetrics
-from metrics.services import MetricsRefused, batch_metrics_compute, plan_metrics_recompute
+from metrics.services import (
+    MetricsRefused,
+    batch_metrics_compute,
+    metrics_due,
+    metrics_periodic,
+    plan_metrics_recompute,
+)
 from tests.journey import AI_BOT, RENDER_SERVICE, REPO, SENTRY_ORG, SENTRY_PROJECT, head_sha
 from tests.metrics.conftest import (
     PR1_OPENED,
@@ -312,3 +318,34 @@ def test_sentry_error_leaves_escapes_as_no_data(journey, clock, django_capture_o
     assert row.lead_time_seconds == 180_000  # Render and GitHub still count
     assert any(note.startswith("Sentry could not be read") for note in row.notes)
     assert SENTRY_PROJECT
+
+
+def test_an_open_escape_window_is_recomputed_until_it_closes(journey, clock, django_capture_on_commit_callbacks):
+    batch = approve_on_timeline(journey, clock, django_capture_on_commit_callbacks)
+    configure_render_and_sentry(journey)
+    deploys(journey)
+    issues(journey)
+    clock.set("2026-03-05T09:00:00Z")  # computed while the window (→ 03-10 17:00) is open
+    row = batch_metrics_compute(batch=batch)
+    assert row.escaped_defects == 1  # only the 03-04 10:00 issue has been seen by then
+    assert metrics_due() == [batch]
+    clock.set("2026-03-11T00:00:00Z")
+    call_command("recompute_metrics", "--due")
+    row.refresh_from_db()
+    assert row.escaped_defects == 3
+    assert metrics_due() == []
+    assert metrics_periodic() == 0
+
+
+def test_a_stale_row_is_due_again(journey, clock, django_capture_on_commit_callbacks):
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.pass_everything(batch)
+    batch.mark_ready(by=journey.release_manager)
+    journey.fake.json(f"/github/repos/{REPO}/pulls/101", {"message": "Server Error"}, status=502)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.approve(by=journey.release_manager)
+    assert metrics_due() == [batch]
+    journey.merge(batch)
+    assert metrics_periodic() == 1
+    assert metrics_due() == []

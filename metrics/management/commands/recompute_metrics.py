@@ -1,11 +1,11 @@
-"""``manage.py recompute_metrics [--plan SLUG]``: recompute the stored metrics of every approved batch."""
+"""``manage.py recompute_metrics [--plan SLUG | --due]``: recompute the stored metrics of approved batches."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
 from batches.models import Plan
-from metrics.services import plan_metrics_recompute
+from metrics.services import metrics_periodic, plan_metrics_recompute
 
 
 class Command(BaseCommand):
@@ -13,8 +13,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--plan", help="the plan's slug (default: every plan)")
+        parser.add_argument(
+            "--due",
+            action="store_true",
+            help="only the batches whose escape window was still open, or whose providers could not be read",
+        )
 
-    def handle(self, *args, plan: str | None = None, **options) -> None:
+    def handle(self, *args, plan: str | None = None, due: bool = False, **options) -> None:
+        if due:
+            count = metrics_periodic()
+            self.stdout.write(f"{count} batch{'es' if count != 1 else ''} recomputed.")
+            return
         plans = Plan.objects.order_by("slug")
         if plan:
             plans = plans.filter(slug=plan)
