@@ -9,10 +9,13 @@ and an empty cell in the CSV, never 0.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from batches.models import Batch, BatchState, Plan
 from metrics import formulas
@@ -93,7 +96,7 @@ class BatchRow:
             return "yes" if value else "no"
         return f"{value:g}"
 
-    @property
+    @cached_property
     def cells(self) -> dict[str, str]:
         """The row's numbers as the page's table shows them."""
         names = (
@@ -142,6 +145,19 @@ class PlanReport:
     rows: list[BatchRow]
     summary: list[Summary]
     metrics: dict[str, Metric]
+
+    @cached_property
+    def version(self) -> str:
+        """A digest of everything the page shows: equal digests, equal pages (the page caches by it)."""
+        parts: list[object] = [self.plan.pk, self.plan.slug, self.plan.title]
+        for row in self.rows:
+            batch = row.batch
+            parts.append([batch.pk, batch.number, batch.title, batch.state])
+            parts.append([batch.started_at, batch.ready_at, batch.approved_at])
+            if row.stored is not None:
+                parts.append({f.attname: getattr(row.stored, f.attname) for f in BatchMetrics._meta.concrete_fields})
+        text = json.dumps(parts, default=str, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def computed(self) -> list[BatchRow]:

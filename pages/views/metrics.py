@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from metrics.report import plan_report, report_csv
 from metrics.services import plan_metrics_recompute
-from pages import readmodels
 from pages.access import HtmxHttpRequest, plan_for
 from portal.roles import user_can
 
@@ -26,8 +25,6 @@ def plan_metrics(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = {
         "plan": plan,
         "report": report,
-        "chart_data": report.chart_data(),
-        "can": readmodels.permissions_for(request.user),
         "can_recompute": user_can(request.user, "recompute_metrics"),
     }
     return render(request, "pages/metrics.html", context)

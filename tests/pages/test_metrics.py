@@ -12,6 +12,7 @@ from django.urls import reverse
 from batches.models import Batch
 from metrics.models import BatchMetrics
 from metrics.services import plan_metrics_recompute
+from tests.journey import AI_BOT, REPO
 from tests.pages.helpers import SLUG, client_for, page_text, query_count
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +204,14 @@ def test_the_page_stays_within_its_query_budget(big_plan, stakeholder, django_as
     client.get(metrics_url(big_plan.slug))
     with django_assert_max_num_queries(6):
         assert client.get(metrics_url(big_plan.slug)).status_code == 200
+
+
+def test_the_page_shows_new_numbers_as_soon_as_they_are_stored(approved, stakeholder, journey):
+    """The page is cached by a digest of its numbers: a recompute that changes them shows at once."""
+    client = client_for(stakeholder)
+    assert cell(client.get(metrics_url()).content.decode(), "table-findings", 1, 0) == "0"
+    journey.fake.github_reviews(REPO, 101, [{"login": AI_BOT, "state": "CHANGES_REQUESTED"}])
+    plan_metrics_recompute(plan=journey.plan)
+    assert cell(client.get(metrics_url()).content.decode(), "table-findings", 1, 0) == "1"
+    journey.batch(2).start(by=journey.release_manager)
+    assert "In progress: the metrics are computed when the batch is approved." in page_text(client.get(metrics_url()))
