@@ -95,6 +95,8 @@ class ParsedPlan:
     metrics: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     max_prs_per_batch: int = DEFAULT_PR_CAP
+    # Path globs the AI-review principle names in backticks; empty when it names none.
+    critical_paths: list[str] = field(default_factory=list)
     batches: list[ParsedBatch] = field(default_factory=list)
 
 
@@ -105,6 +107,12 @@ _BATCH_HEADING = re.compile(
 _PR_REF = re.compile(r"\bPRs?\s+#(\d+)((?:\s*(?:,|and|&)\s*#\d+)*)", re.IGNORECASE)
 _HASH_NUMBER = re.compile(r"#(\d+)")
 _PR_CAP = re.compile(r"(?:<=|≤|at most|no more than)\s*(\d+)\s+(?:deployable\s+)?PRs?", re.IGNORECASE)
+# The principle that asks for an AI review of critical paths ("AI-Assisted Review", "Claude review"…).
+_AI_REVIEW_PRINCIPLE = re.compile(
+    r"\b(?:AI|Claude)\b[\w\s-]{0,40}\breview|\breview\b[\w\s-]{0,40}\b(?:AI|Claude)\b", re.I
+)
+# A path or glob in backticks: a slash, a dot or a star, and no spaces ("render.yaml", "**/auth/**").
+_PATH_GLOB = re.compile(r"^[\w.*?\[\]{}\-]+(?:/[\w.*?\[\]{}\-]*)*$")
 _FILE_LIKE = re.compile(r"^[\w.\-]+(?:/[\w.\-{}]+)*/?$")
 _LABELLED = re.compile(r"^\s*(?P<name>[^:]{1,40}):\s*(?P<rest>.*)$", re.DOTALL)
 
@@ -412,6 +420,14 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
                     for text, inline, _ in _list_texts(node):
                         principle_title, principle_text = _split_emphasis(text, inline)
                         plan.principles.append({"title": principle_title, "text": principle_text})
+                        if _AI_REVIEW_PRINCIPLE.search(text):
+                            plan.critical_paths.extend(
+                                span
+                                for span in _code_spans(inline)
+                                if _PATH_GLOB.match(span)
+                                and any(c in span for c in "/.*")
+                                and span not in plan.critical_paths
+                            )
                         cap = _PR_CAP.search(principle_text)
                         if cap:
                             plan.max_prs_per_batch = int(cap.group(1))

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from batches.critical_paths import critical_path_gates_sync
 from batches.models import Batch, BatchState, Gate, GateKind, GateOrigin, GateScope, GateState, Plan, PlannedPR
 from batches.plan_format import ParsedBatch, ParsedGate, ParsedPlan, PlanFormatError, parse_plan
 from batches.plan_settings import NOT_CHECKED_YET, implicit_gates_sync
@@ -178,6 +179,8 @@ class _PlanWriter:
             "metrics": self.parsed.metrics,
             "next_steps": self.parsed.next_steps,
             "max_prs_per_batch": self.parsed.max_prs_per_batch,
+            # Where the plan names no paths, the release managers' list (plan settings) stays.
+            **({"critical_paths": self.parsed.critical_paths} if self.parsed.critical_paths else {}),
             "source_name": self.source_name,
             "source_sha256": self.digest,
             "imported_at": timezone.now(),
@@ -191,6 +194,9 @@ class _PlanWriter:
         self._write_gate_prs(batches, wanted, gates, prs)
         self._write_items(batches, wanted, gates, existing_items)
         implicit_gates_sync(plan=plan, by=self.by)
+        if plan.critical_paths:
+            # The plan's own AI-review gates may now cover (or no longer cover) a critical PR.
+            critical_path_gates_sync(plan=plan, by=self.by)
         return ImportSummary(
             plan=plan,
             created=created,

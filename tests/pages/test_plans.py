@@ -416,6 +416,7 @@ def test_release_manager_saves_settings_and_check_names(client, sample_plan, rel
         ({"render_service_ids": "srv-1, bad id!"}, "is not a Render service id"),
         ({"sentry_project": ""}, "Set both the Sentry organisation and the project"),
         ({"ai_review_timeout_minutes": "0"}, "greater than or equal to 1"),
+        ({"critical_paths": "backend/app/routers/**\nbackend routing"}, "“backend routing” is not a path glob"),
     ],
 )
 def test_bad_input_is_explained_and_nothing_is_saved(client, sample_plan, release_manager, changes, message):
@@ -425,6 +426,18 @@ def test_bad_input_is_explained_and_nothing_is_saved(client, sample_plan, releas
     sample_plan.refresh_from_db()
     assert sample_plan.github_repository == ""
     assert not Gate.objects.filter(batch__plan=sample_plan, kind=GateKind.DEPLOY).exists()
+
+
+def test_release_manager_edits_the_critical_paths(client, sample_plan, release_manager):
+    page = login(client, release_manager).get(settings_url(sample_plan))
+    assert 'name="critical_paths"' in page.content.decode()
+    response = client.post(
+        settings_url(sample_plan), form(sample_plan, critical_paths="backend/app/routers/**\r\n render.yaml \r\n\r\n")
+    )
+    assert response.status_code == 302
+    sample_plan.refresh_from_db()
+    assert sample_plan.critical_paths == ["backend/app/routers/**", "render.yaml"]
+    assert "backend/app/routers/**\nrender.yaml</textarea>" in client.get(settings_url(sample_plan)).content.decode()
 
 
 def test_a_github_url_is_accepted_as_the_repository(client, sample_plan, release_manager):
