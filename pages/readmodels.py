@@ -556,7 +556,8 @@ def _percent(part: float, whole: float) -> float:
 
 def plan_roadmap(plan: Plan) -> Roadmap:
     """Every batch of ``plan`` in planned order with its actual dates: two queries, whatever the plan's size."""
-    batches = list(plan.batches.order_by("number"))
+    # Goals and tasks are JSON the roadmap never shows: not decoding them is most of a 50-batch page's ORM time.
+    batches = list(plan.batches.order_by("number").defer("goals", "key_tasks"))
     overrides = {
         e.batch_id: e
         for e in BatchEvent.objects.filter(batch__plan=plan, action=BatchEventAction.STARTED_WITH_OVERRIDE).order_by(
