@@ -108,6 +108,9 @@ class Batch(models.Model):
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=300)
     target_pr_count = models.PositiveSmallIntegerField()
+    target_date = models.DateField(
+        null=True, blank=True, help_text="The plan's milestone for this batch, if it gives one"
+    )
     goals = models.JSONField(default=list, blank=True)
     key_tasks = models.JSONField(
         default=list, blank=True, help_text="[{text, pr_numbers, files}] as written in the plan"

@@ -107,6 +107,7 @@ def _wanted(pb: ParsedBatch) -> _WantedBatch:
         fields={
             "title": pb.title,
             "target_pr_count": pb.target_pr_count,
+            "target_date": pb.target_date,
             "goals": pb.goals,
             "key_tasks": [{"text": t.text, "pr_numbers": t.pr_numbers, "files": t.files} for t in pb.tasks],
         },
@@ -246,6 +247,8 @@ class _PlanWriter:
                 for label, before, after in (
                     ("its title", batch.title, want.fields["title"]),
                     ("its target PR count", batch.target_pr_count, want.fields["target_pr_count"]),
+                    # A milestone may be added to an approved batch, never moved: the roadmap compares against it.
+                    ("its target date", batch.target_date, want.fields["target_date"] if batch.target_date else None),
                     ("its goals", batch.goals, want.fields["goals"]),
                     ("its key tasks", batch.key_tasks, want.fields["key_tasks"]),
                     ("its planned PRs", prs_of.get(batch.pk, {}), want.prs),
@@ -274,7 +277,9 @@ class _PlanWriter:
                 changed_batches.append(batch)
         Batch.objects.bulk_create(new_batches)
         if changed_batches:
-            Batch.objects.bulk_update(changed_batches, ["title", "target_pr_count", "goals", "key_tasks"])
+            Batch.objects.bulk_update(
+                changed_batches, ["title", "target_pr_count", "target_date", "goals", "key_tasks"]
+            )
         return {b.number: b for b in self.plan.batches.all()}
 
     def _write_prs(self, batches, wanted, existing_prs) -> dict[tuple[int, int], PlannedPR]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import F, Prefetch, Q, QuerySet
@@ -522,9 +522,16 @@ class RoadmapRow:
         return self.bar_offset + self.work_width
 
     @property
-    def target_date(self) -> None:
-        # The plan format has no milestones (a batch carries a PR target, not a date).
-        return None
+    def target_date(self) -> date | None:
+        return self.batch.target_date
+
+    @property
+    def days_late(self) -> int:
+        """Days past the plan's milestone: when approved, or today while it is not. 0 when on time or none."""
+        if self.batch.target_date is None:
+            return 0
+        done = timezone.localdate(self.batch.approved_at) if self.batch.approved_at else timezone.localdate()
+        return max((done - self.batch.target_date).days, 0)
 
     @property
     def out_of_order(self) -> bool:
@@ -536,6 +543,10 @@ class Roadmap:
     plan: Plan
     rows: list[RoadmapRow]
     first_start: datetime | None  # where the timeline begins
+
+    @property
+    def has_milestones(self) -> bool:
+        return any(row.target_date for row in self.rows)
 
     @property
     def in_planned_order(self) -> bool:

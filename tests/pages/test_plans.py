@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 import time
@@ -12,6 +13,7 @@ from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from batches.models import Batch, Gate, GateKind, Plan, PlannedPR
 from batches.plan_settings import plan_configure
@@ -589,6 +591,21 @@ def test_roadmap_flags_a_batch_started_out_of_the_planned_order(sample_plan, rel
 
 def page_text_of(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_roadmap_shows_the_plans_milestones_and_how_late_a_batch_is(db, sample_plan_source, release_manager):
+    from batches.plan_import import plan_import
+
+    heading = "## Batch 1 – Backend Reliability & Options Routing (Target: 2 PRs)\n".encode()
+    source = sample_plan_source.replace(heading, heading + "- **Target date** – 2020-01-10\n".encode())
+    plan = plan_import(source=source, slug=SLUG).plan
+    plan.batches.get(number=1).start(by=release_manager)
+    response = client_for(release_manager).get(roadmap_url())
+    rows = _rows(response.content.decode())
+    late = (timezone.localdate() - datetime.date(2020, 1, 10)).days
+    assert f"10 Jan 2020 {late} days late so far" in rows[1]
+    assert "no target date" in rows[2]
+    assert "The plan gives no milestone dates" not in response.content.decode()
 
 
 def test_roadmap_shows_the_critical_paths_to_release_managers_with_a_settings_link(sample_plan, release_manager):
