@@ -15,6 +15,7 @@ urlpatterns = [
     path("healthz/", health.healthz, name="healthz"),
     path("import/", plans.plan_import_page, name="plan-import"),
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
+    path("plans/<slug:slug>/roadmap/", plans.plan_roadmap, name="roadmap"),
     path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),
     path("plans/<slug:slug>/notifications/", notifications.plan_notifications, name="plan-notifications"),
     path("plans/<slug:slug>/metrics/", metrics.plan_metrics, name="plan-metrics"),
