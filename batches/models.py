@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from batches.signals import batch_marked_ready
+from batches.signals import batch_approved, batch_marked_ready
 from portal.roles import Actor
 
 
@@ -260,7 +260,8 @@ class Batch(models.Model):
                     raise GovernanceError(blockers[0])
                 raise GovernanceError(f"Batch {self.number} cannot be approved now. " + " ".join(blockers))
             self._transition(BatchState.APPROVED, approved_at=timezone.now(), approved_by=by)
-            BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
+            event = BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
+            batch_approved.send_robust(sender=Batch, batch=self, event=event)
 
     def _transition(self, new_state: str, **fields) -> None:
         # A conditional update: the row only moves if nobody moved it since we read it.

@@ -1,5 +1,5 @@
-"""Benchmark: the batch review page and the API's batch status endpoint against a trivial view,
-served by gunicorn on PostgreSQL.
+"""Benchmark: the batch review page, the API's batch status endpoint, the roadmap and the metrics
+page against a trivial view, served by gunicorn on PostgreSQL.
 
 Usage: .venv/bin/python bench/review_page.py [--requests 300] [--concurrency 4] [--seconds 60]
 
@@ -8,10 +8,11 @@ postgres://postgres@127.0.0.1:5432/gatehouse_bench), imports a generated plan of
 50 batches × 3 PRs with 1,000 sign-offs, starts gunicorn on a free loopback
 port with DEBUG off, signs in one release manager (session cookie, and a personal
 API token for the status endpoint) and requests the review page of the batch in
-progress, its status endpoint (/api/…/status), the plan's roadmap and /healthz/ in
-turn from a few client threads. Prints p50/p95 latency, requests/s, the ratios to the
-trivial view, and the status endpoint's and the roadmap's query counts on the
-50-batch plan and on a 3-batch one.
+progress, its status endpoint (/api/…/status), the plan's roadmap, the plan's metrics
+page (/plans/…/metrics/, its 24 approved batches' metrics computed first) and /healthz/
+in turn from a few client threads. Prints p50/p95 latency, requests/s, the ratios to
+the trivial view, and the status endpoint's, the roadmap's and the metrics page's query
+counts on the 50-batch plan and on a 3-batch one.
 Bounded in count (--requests per URL) and time (--seconds); loopback only.
 """
 
@@ -82,6 +83,9 @@ def load_plan():
         action = SignOff.Action.TICK if sequence % 2 else SignOff.Action.UNTICK
         events.append(SignOff(item=item, sequence=sequence, action=action, user=user, note=f"bench {n}"))
     SignOff.objects.bulk_create(events)
+    from metrics.services import plan_metrics_recompute
+
+    plan_metrics_recompute(plan=plan)  # no provider is configured: lifecycle, gate history, notes
     return plan, user
 
 
@@ -165,6 +169,9 @@ def small_plan(user):
     plan.batches.filter(number=1).update(state=BatchState.APPROVED)
     plan.batches.filter(number=2).update(state=BatchState.IN_PROGRESS)
     dated(plan, current=2)
+    from metrics.services import plan_metrics_recompute
+
+    plan_metrics_recompute(plan=plan)
     return plan
 
 
@@ -262,15 +269,18 @@ def main() -> None:
     review_url = f"/plans/{plan.slug}/batches/25/"
     status_url = f"/api/plans/{plan.slug}/batches/25/status"
     roadmap_url = f"/plans/{plan.slug}/roadmap/"
+    metrics_url = f"/plans/{plan.slug}/metrics/"
     urls = {
         "review page": review_url,
         "batch status": status_url,
         "roadmap": roadmap_url,
+        "metrics page": metrics_url,
         "trivial view": "/healthz/",
     }
     small = small_plan(user)
     queries = status_queries(user, [(plan.slug, 25), (small.slug, 2)])
     roadmap_queries = page_queries(user, [roadmap_url, f"/plans/{small.slug}/roadmap/"])
+    metrics_queries = page_queries(user, [metrics_url, f"/plans/{small.slug}/metrics/"])
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -322,12 +332,18 @@ def main() -> None:
     print(f"roadmap / trivial view (p50): {roadmap_ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
     print(f"roadmap / trivial view (p95): {stats['roadmap'][1] / stats['trivial view'][1]:.2f}×")
     print(f"roadmap queries: {roadmap_queries[0]} (50 batches), {roadmap_queries[1]} (3 batches)")
+    metrics_ratio = stats["metrics page"][0] / stats["trivial view"][0]
+    print(f"metrics page / trivial view (p50): {metrics_ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
+    print(f"metrics page / trivial view (p95): {stats['metrics page'][1] / stats['trivial view'][1]:.2f}×")
+    print(f"metrics page queries: {metrics_queries[0]} (50 batches), {metrics_queries[1]} (3 batches)")
     if (
         ratio > TARGET_RATIO
         or status_ratio > TARGET_RATIO
         or roadmap_ratio > TARGET_RATIO
+        or metrics_ratio > TARGET_RATIO
         or queries[0] != queries[1]
         or roadmap_queries[0] != roadmap_queries[1]
+        or metrics_queries[0] != metrics_queries[1]
     ):
         print("OVER TARGET")
 
