@@ -655,9 +655,18 @@ class WebhookDelivery(models.Model):
     event = models.CharField(max_length=50)
     received_at = models.DateTimeField(default=timezone.now)
     pr_count = models.PositiveIntegerField(default=0, help_text="Planned PRs the delivery queued for re-evaluation")
+    # The outbox: the work the delivery asks for, written with its id in one transaction, and when a
+    # task claimed it. Unprocessed rows are queued again by the sweep (batches.tasks.webhook_outbox_drain).
+    pr_ids = models.JSONField(default=list, blank=True, help_text="Planned PR ids to re-evaluate")
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["received_at"], name="webhook_outbox_pending", condition=models.Q(processed_at__isnull=True)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from providers._parse import parse_each, parse_one, parse_time
 from providers.http import ConditionalStore, HttpClient, MalformedResponse
@@ -201,6 +202,7 @@ class GitHubClient:
     ``store`` keeps the ETags and last bodies of GETs; without one nothing is conditional.
     """
 
+    @sensitive_variables("token", "headers")
     def __init__(
         self,
         *,

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class ProviderError(Exception):
@@ -238,6 +239,7 @@ class HttpClient:
     the Celery tasks do, with backoff, reading ``ProviderError.retryable``.
     """
 
+    @sensitive_variables("headers")
     def __init__(
         self,
         *,

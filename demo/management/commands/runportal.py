@@ -16,11 +16,13 @@ logger = logging.getLogger("batches.sync")
 def sync_loop(stop: threading.Event, interval: float) -> None:
     """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out.
 
-    Each pass also runs the notifications' periodic pass (stale gates, due retries), which
-    beat runs in production: in-process, a failed notification is retried from here.
+    Each pass also runs the notifications' periodic pass (stale gates, due retries), the webhook
+    outbox sweep and the thumbnail catch-up, which beat runs in production.
     """
     from batches.sync import active_batches, batches_sync
+    from batches.tasks import webhook_outbox_drain
     from notifications.services import notifications_periodic
+    from signoffs.tasks import thumbnails_catch_up
 
     known_errors: set[str] = set()
     while not stop.is_set():
@@ -37,6 +39,9 @@ def sync_loop(stop: threading.Event, interval: float) -> None:
                 logger.info("Gate sync: no longer seeing “%s”", error)
             known_errors = errors
             notifications_periodic()
+            # What beat does in production: webhooks accepted but not processed, missing thumbnails.
+            webhook_outbox_drain()
+            thumbnails_catch_up()
         except Exception:
             # The web server must keep serving whatever went wrong here; say what it was.
             logger.exception("The gate sync loop failed; trying again in %s s.", interval)
