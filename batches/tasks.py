@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -29,7 +30,7 @@ BUSY_RETRY_SECONDS = 2
 CONDITIONAL_CACHE_MAX_AGE = timedelta(days=30)
 # Errors that say the database is away for now, not that the work is wrong: retry, with backoff.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-RETRY_ON_DATABASE_ERRORS = {
+RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
     "autoretry_for": DATABASE_ERRORS,
     "retry_backoff": BACKOFF_BASE_SECONDS,
     "retry_backoff_max": BACKOFF_CAP_SECONDS,

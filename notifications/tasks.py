@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
@@ -22,7 +23,7 @@ from notifications.services import MAX_ATTEMPTS, delivery_attempt, notifications
 logger = logging.getLogger(__name__)
 
 # The database being away is no reason to drop a task: retry with backoff (delivery_attempt is idempotent).
-RETRY_ON_DATABASE_ERRORS = {
+RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 5,
     "retry_backoff_max": 300,

@@ -125,5 +125,6 @@ def test_a_database_that_cannot_be_reached_gets_a_503_page_and_the_portal_recove
 def test_a_view_that_loses_the_database_gets_the_503_page(rf):
     middleware = DatabaseUnavailableMiddleware(lambda request: None)
     response = middleware.process_exception(rf.get("/"), OperationalError("the database system is shutting down"))
-    assert response is not None and response.status_code == 503
+    assert response is not None
+    assert response.status_code == 503
     assert middleware.process_exception(rf.get("/"), ValueError("not ours")) is None

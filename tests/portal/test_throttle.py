@@ -110,7 +110,8 @@ def test_release_managers_see_and_clear_lockouts(client, member, release_manager
     client.force_login(release_manager)
     page = client.get("/account/lockouts/")
     assert page.status_code == 200
-    assert "maria" in page.content.decode() and "203.0.113.5" in page.content.decode()
+    assert "maria" in page.content.decode()
+    assert "203.0.113.5" in page.content.decode()
     response = client.post(f"/account/lockouts/{attempt.pk}/clear/")
     assert response.status_code == 302
     assert not AccessAttempt.objects.exists()
