@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from batches.signals import batch_marked_ready
+from portal.links import https_or_blank
 from portal.roles import Actor
 
 
@@ -342,6 +343,11 @@ class PlannedPR(models.Model):
         return bool(self.github_repository and self.github_number)
 
     @property
+    def github_link(self) -> str:
+        """``github_url`` if it may be an href (https only), else ``""``: rows written before the check too."""
+        return https_or_blank(self.github_url)
+
+    @property
     def is_merged(self) -> bool:
         return self.merged_at is not None
 
@@ -565,6 +571,11 @@ class Gate(models.Model):
         Gate.objects.filter(pk=self.pk).update(waived_at=None, waived_by=None, waiver_reason="")
         self.waived_at, self.waived_by, self.waiver_reason = None, None, ""
 
+    @property
+    def detail_link(self) -> str:
+        """``detail_url`` if it may be an href (https only), else ``""``: rows written before the check too."""
+        return https_or_blank(self.detail_url)
+
     def record_result(self, *, state: str, detail: str = "", detail_url: str = "", source: str = "") -> bool:
         """Store a freshly evaluated state. Returns True when the state changed."""
         if state == GateState.WAIVED:
@@ -574,7 +585,7 @@ class Gate(models.Model):
         fields = {
             "state": state,
             "detail": detail,
-            "detail_url": detail_url,
+            "detail_url": https_or_blank(detail_url),
             "source": source,
             "last_checked_at": now,
         }

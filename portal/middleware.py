@@ -56,7 +56,8 @@ class RequestBodyGuardMiddleware:
     read by Django's WSGI request (it reads ``Content-Length`` bytes), so it
     costs nothing either. An anonymous request that is not a GET is redirected to
     the login page before its body is read, except at the endpoints in
-    ``ANONYMOUS_BODY_URL_NAMES`` (the login forms and the signed webhook).
+    ``ANONYMOUS_BODY_URL_NAMES`` (the login forms and the signed webhook) and
+    the JSON API, which authenticates each request by its token, not a session.
     Place it after ``AuthenticationMiddleware`` (it asks whether the user is
     signed in, which reads the session, never the body).
     """
@@ -75,9 +76,10 @@ class RequestBodyGuardMiddleware:
         if request.method in SAFE_METHODS and not length:
             return None
         try:
-            url_name = resolve(request.path_info, getattr(request, "urlconf", None)).view_name
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
         except Resolver404:
             return None  # a 404 reads no body
+        url_name = match.view_name
         limit = body_limit_for(url_name)
         if length > limit:
             return HttpResponse(
@@ -85,7 +87,11 @@ class RequestBodyGuardMiddleware:
                 status=413,
                 content_type="text/plain",
             )
-        if request.method not in SAFE_METHODS and url_name not in settings.ANONYMOUS_BODY_URL_NAMES:
+        if (
+            request.method not in SAFE_METHODS
+            and url_name not in settings.ANONYMOUS_BODY_URL_NAMES
+            and not set(match.namespaces) & settings.TOKEN_AUTHENTICATED_NAMESPACES
+        ):
             user = getattr(request, "user", None)
             if user is None or not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

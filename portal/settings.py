@@ -206,6 +206,8 @@ REQUEST_BODY_LIMITS = {
 }
 # The only endpoints a stranger may send a body to: the sign-in forms and the signed webhook.
 ANONYMOUS_BODY_URL_NAMES = frozenset({"login", "admin:login", "batches:github-webhook"})
+# URL namespaces that authenticate each request by a token, not the session (their own 401s apply).
+TOKEN_AUTHENTICATED_NAMESPACES = frozenset({"api"})
 
 # Celery: with no broker configured, tasks run eagerly in-process (embedded default).
 REDIS_URL = env_str("REDIS_URL", None)
