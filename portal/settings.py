@@ -188,6 +188,9 @@ EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 15 * 1024 * 1024, minimum=1)
 # Decompression-bomb guard: an image whose header declares more pixels than this
 # is refused before decoding (also Pillow's own MAX_IMAGE_PIXELS, set at startup).
 EVIDENCE_MAX_PIXELS = env_int("EVIDENCE_MAX_PIXELS", 50_000_000, minimum=1)
+# Memory one decoded screenshot may take (4 bytes a pixel), checked from the header before decoding:
+# 128 MiB is a 32-megapixel image, four 4K screens' worth.
+EVIDENCE_MAX_DECODED_BYTES = env_int("EVIDENCE_MAX_DECODED_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024)
 # Uploads larger than this spill to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
