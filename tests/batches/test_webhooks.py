@@ -11,6 +11,7 @@ from batches.models import GateKind, GateState, WebhookDelivery
 from providers.fake import example
 from providers.github_webhooks import signature_for
 from tests.batches.conftest import REPO, SHA1, WEBHOOK_SECRET
+from tests.conftest import broker_back_up
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/github/"
@@ -240,30 +241,6 @@ def test_a_large_delivery_within_githubs_25_mb_is_read(client, settings, batch):
     assert post(client, body, event="ping").status_code == 200
 
 
-@pytest.fixture
-def broker_down():
-    """Point Celery at a closed loopback port with tasks no longer run in-process: Redis is down."""
-    import socket
-
-    from portal.celery import app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=f"redis://127.0.0.1:{port}/0", task_always_eager=False)
-    app.amqp._producer_pool = None
-    yield app
-    app.conf.update(saved)
-    app.amqp._producer_pool = None
-
-
-def _back_up(app):
-    # Redis is back: tasks reach a worker again (here, in-process, as in the embedded default).
-    app.conf.update(task_always_eager=True)
-    app.amqp._producer_pool = None
-
-
 # Finding 2: with Redis unreachable the webhook recorded the delivery id, then answered 500; the
 # redelivery was answered "Already received" and the update was lost for good.
 def test_with_redis_down_a_delivery_is_accepted_and_processed_once_redis_is_back(
@@ -285,7 +262,7 @@ def test_with_redis_down_a_delivery_is_accepted_and_processed_once_redis_is_back
     delivery.refresh_from_db()
     assert delivery.processed_at is None
 
-    _back_up(broker_down)
+    broker_back_up(broker_down)
     assert webhook_outbox_drain(older_than=timedelta(0)) == 1
     delivery.refresh_from_db()
     assert delivery.processed_at is not None
