@@ -233,7 +233,7 @@ GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5
 CELERY_BEAT_SCHEDULE: dict = {
     "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
     # The webhook outbox and missing thumbnails: what was accepted while the broker was down catches up.
-    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 15.0},
+    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 5.0},
     "thumbnails-catch-up": {"task": "signoffs.tasks.thumbnails_catch_up_task", "schedule": 60.0},
 }
 # With the broker down, a request that queues work must not hang on it: give up quickly (the outbox,
