@@ -144,7 +144,7 @@ def bench_plan(batches: int = 50) -> str:
     return "\n".join(lines)
 
 
-def setup(users: int, fake) -> tuple[str, list[int], list[int]]:
+def setup(users: int, fake) -> tuple[str, list[int], list[int], list[str]]:
     """Migrate, import the plan, start batch 25 through its lifecycle, link its PRs; the users."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -173,13 +173,18 @@ def setup(users: int, fake) -> tuple[str, list[int], list[int]]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    from django.test import Client
+
     engineers = Group.objects.get(name="engineer")
-    user_ids = []
+    sessions = []
     for n in range(users):
         user = get_user_model().objects.create_user(f"load-{n}", password=PASSWORD)
         user.groups.add(engineers)
-        user_ids.append(user.pk)
-    return plan.slug, items, [pr.number for pr in prs]
+        # Signed in directly: 50 password hashes at once would measure PBKDF2, not the portal.
+        client = Client()
+        client.force_login(user)
+        sessions.append(client.cookies["sessionid"].value)
+    return plan.slug, items, [pr.number for pr in prs], sessions
 
 
 class Recorder:
@@ -199,24 +204,40 @@ class Recorder:
             self.statuses[status] += 1
 
 
-def user_loop(n: int, base: str, slug: str, item: int, rec: Recorder, stop: threading.Event, limit: int) -> None:
+class Browser:
+    """A signed-in user's cookies over plain-http loopback.
+
+    Production cookies are Secure (the portal is served over https), so an HTTP client would
+    keep them but never send them to http://127.0.0.1: this sends them by hand.
+    """
+
+    def __init__(self, base: str) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=base, timeout=15, follow_redirects=False)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, url: str, **kwargs):
+        headers = {**kwargs.pop("headers", {}), "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        response = self.client.request(method, url, headers=headers, **kwargs)
+        for cookie in response.cookies.jar:
+            self.cookies[cookie.name] = cookie.value or ""
+        return response
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def user_loop(
+    n: int, base: str, slug: str, item: int, session: str, rec: Recorder, stop: threading.Event, limit: int
+) -> None:
     import httpx
 
-    with httpx.Client(base_url=base, timeout=15, follow_redirects=False) as client:
-        client.get("/login/")
-        for _ in range(20):
-            r = client.post(
-                "/login/",
-                data={
-                    "username": f"load-{n}",
-                    "password": PASSWORD,
-                    "csrfmiddlewaretoken": client.cookies.get("csrftoken", ""),
-                },
-            )
-            if r.status_code == 302:
-                break
-            time.sleep(0.5)
+    browser = Browser(base)
+    browser.cookies["sessionid"] = session
+    try:
         review, overview = f"/plans/{slug}/batches/25/", f"/plans/{slug}/"
+        browser.request("GET", review)  # the CSRF cookie, as a browser gets it with its first page
         ticked = False
         rng = random.Random(n)
         while not stop.is_set() and rec.requests < limit:
@@ -225,17 +246,18 @@ def user_loop(n: int, base: str, slug: str, item: int, rec: Recorder, stop: thre
             try:
                 if roll < 0.7:
                     kind, url = ("review", review) if rng.random() < 0.6 else ("overview", overview)
-                    status = client.get(url).status_code
+                    status = browser.request("GET", url).status_code
                 elif roll < 0.9:
                     kind = "poll"
-                    status = client.get(review, headers={"HX-Request": "true"}).status_code
+                    status = browser.request("GET", review, headers={"HX-Request": "true"}).status_code
                 else:
                     kind = "tick"
                     action = "untick" if ticked else "tick"
-                    r = client.post(
+                    r = browser.request(
+                        "POST",
                         f"/items/{item}/signoff/",
                         data={"action": action, "note": "load"},
-                        headers={"X-CSRFToken": client.cookies.get("csrftoken", ""), "Referer": base + review},
+                        headers={"X-CSRFToken": browser.cookies.get("csrftoken", "")},
                     )
                     status = r.status_code
                     if status == 302 and "login" not in r.headers.get("location", ""):
@@ -246,6 +268,8 @@ def user_loop(n: int, base: str, slug: str, item: int, rec: Recorder, stop: thre
                 kind, status = "error", 0
             rec.record(kind, status, time.perf_counter() - start)
             time.sleep(rng.uniform(0.05, 0.3))  # a person's think time, shortened
+    finally:
+        browser.close()
 
 
 def webhook_loop(base: str, numbers: list[int], rec: Recorder, stop: threading.Event) -> None:
@@ -380,7 +404,7 @@ def main() -> None:
     import django
 
     django.setup()
-    slug, items, numbers = setup(args.users, fake)
+    slug, items, numbers, sessions = setup(args.users, fake)
     from django.db import connections
 
     connections.close_all()
@@ -443,7 +467,9 @@ def main() -> None:
                 time.sleep(0.2)
         threads = [
             threading.Thread(
-                target=user_loop, args=(n, base, slug, items[n % len(items)], rec, stop, args.max_requests), daemon=True
+                target=user_loop,
+                args=(n, base, slug, items[n % len(items)], sessions[n], rec, stop, args.max_requests),
+                daemon=True,
             )
             for n in range(args.users)
         ]
@@ -472,7 +498,7 @@ def main() -> None:
             if processed == len(accepted) or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        rows = WebhookDelivery.objects.filter(delivery_id__in=accepted)
+        recorded = WebhookDelivery.objects.filter(delivery_id__in=accepted).count()
         users = {
             u.pk: int(u.username.split("-")[1]) for u in get_user_model().objects.filter(username__startswith="load-")
         }
@@ -495,6 +521,7 @@ def main() -> None:
         connections.close_all()
         redis.stop()
         pg.stop()
+        shutil.rmtree(root / "pg", ignore_errors=True)
 
     every = [t for values in rec.timings.values() for t in values]
     print(
@@ -517,7 +544,7 @@ def main() -> None:
         f"ticks accepted: {sum(rec.ticks.values())}, rows: {sum(tick_rows.values())}, "
         f"mismatched users: {len(lost_ticks)} {lost_ticks if lost_ticks else ''}"
     )
-    print(f"webhooks accepted: {len(accepted)}, recorded: {rows.count()}, processed once: {processed}")
+    print(f"webhooks accepted: {len(accepted)}, recorded: {recorded}, processed once: {processed}")
     for name, recovered in rec.good_after.items():
         print(f"recovery: {name} {recovered:.1f} s after it came back")
     print(f"logs: {logs}")
