@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
 from providers._parse import parse_each, parse_one, parse_time
 from providers.http import ConditionalStore, HttpClient, MalformedResponse
@@ -202,7 +201,6 @@ class GitHubClient:
     ``store`` keeps the ETags and last bodies of GETs; without one nothing is conditional.
     """
 
-    @sensitive_variables("token", "headers")
     def __init__(
         self,
         *,

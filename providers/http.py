@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
 
 class ProviderError(Exception):
@@ -239,7 +238,6 @@ class HttpClient:
     the Celery tasks do, with backoff, reading ``ProviderError.retryable``.
     """
 
-    @sensitive_variables("headers")
     def __init__(
         self,
         *,

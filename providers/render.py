@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
 from providers._parse import parse_each, parse_time
 from providers.http import ConditionalStore, HttpClient
@@ -41,7 +40,6 @@ class Deploy:
 
 
 class RenderClient:
-    @sensitive_variables("api_key", "headers")
     def __init__(
         self,
         *,

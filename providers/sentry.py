@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
 from providers._parse import parse_each, parse_time
 from providers.http import ConditionalStore, HttpClient
@@ -42,7 +41,6 @@ class Issue:
 
 
 class SentryClient:
-    @sensitive_variables("token", "headers")
     def __init__(
         self,
         *,

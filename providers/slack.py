@@ -9,7 +9,6 @@ Slack answers ``ok`` in plain text, or an error word (``invalid_payload``,
 from __future__ import annotations
 
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
 from providers.http import HttpClient, ProviderError, RateLimited, Unavailable, rate_limit_delay
 
@@ -25,7 +24,6 @@ def slack_link(url: str, label: str) -> str:
     return f"<{url}|{slack_escape(label)}>"
 
 
-@sensitive_variables("webhook_url")
 def slack_post(*, webhook_url: str, text: str, timeout: float | None = None) -> None:
     """Post ``text`` (Slack mrkdwn) to the incoming webhook. Raises a ProviderError whose ``retryable`` says
     whether sending it again later is safe and useful (rate limits, 5xx, a connection that never opened)."""
