@@ -193,6 +193,7 @@ class Recorder:
         self.timings: dict[str, list[float]] = collections.defaultdict(list)
         self.statuses: collections.Counter = collections.Counter()
         self.ticks: collections.Counter = collections.Counter()  # accepted, by user
+        self.tick_timeouts: collections.Counter = collections.Counter()  # no answer in time: unknown
         self.webhooks: list[str] = []
         self.good_after: dict[str, float] = {}
         self.requests = 0
@@ -253,14 +254,20 @@ def user_loop(
                 else:
                     kind = "tick"
                     action = "untick" if ticked else "tick"
-                    r = browser.request(
-                        "POST",
-                        f"/items/{item}/signoff/",
-                        data={"action": action, "note": "load"},
-                        headers={"X-CSRFToken": browser.cookies.get("csrftoken", "")},
-                    )
-                    status = r.status_code
-                    if status == 302 and "login" not in r.headers.get("location", ""):
+                    # As htmx sends it: 200 and the item's row when recorded, 422 with the reason when refused.
+                    try:
+                        status = browser.request(
+                            "POST",
+                            f"/items/{item}/signoff/",
+                            data={"action": action, "note": "load"},
+                            headers={"X-CSRFToken": browser.cookies.get("csrftoken", ""), "HX-Request": "true"},
+                        ).status_code
+                    except httpx.TimeoutException:
+                        # No answer in time: the server may or may not have recorded it.
+                        with rec.lock:
+                            rec.tick_timeouts[n] += 1
+                        raise
+                    if status == 200:
                         ticked = not ticked
                         with rec.lock:
                             rec.ticks[n] += 1
@@ -537,11 +544,16 @@ def main() -> None:
             f"{percentile(values, 0.95):8.1f} {percentile(values, 0.99):8.1f}"
         )
     print("responses by status:", dict(sorted(rec.statuses.items())))
+    # A tick whose answer timed out may or may not be recorded: a user's rows must lie between
+    # their accepted ticks and accepted + timed out. Outside that, a tick was lost or duplicated.
     lost_ticks = {
-        n: (rec.ticks[n], tick_rows[n]) for n in set(rec.ticks) | set(tick_rows) if rec.ticks[n] != tick_rows[n]
+        n: (rec.ticks[n], rec.tick_timeouts[n], tick_rows[n])
+        for n in set(rec.ticks) | set(tick_rows)
+        if not rec.ticks[n] <= tick_rows[n] <= rec.ticks[n] + rec.tick_timeouts[n]
     }
     print(
-        f"ticks accepted: {sum(rec.ticks.values())}, rows: {sum(tick_rows.values())}, "
+        f"ticks accepted: {sum(rec.ticks.values())}, timed out: {sum(rec.tick_timeouts.values())}, "
+        f"rows: {sum(tick_rows.values())}, "
         f"mismatched users: {len(lost_ticks)} {lost_ticks if lost_ticks else ''}"
     )
     print(f"webhooks accepted: {len(accepted)}, recorded: {recorded}, processed once: {processed}")
