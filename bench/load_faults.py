@@ -437,7 +437,20 @@ def main() -> None:
             stderr=open(logs / "gunicorn.log", "w"),
         ),
         subprocess.Popen(
-            [str(bin_dir / "celery"), "-A", "portal", "worker", "-c", "2", "--loglevel", "WARNING"],
+            [
+                str(bin_dir / "celery"),
+                "-A",
+                "portal",
+                "worker",
+                "-c",
+                "2",
+                "--loglevel",
+                "WARNING",
+                # Gossip and mingle talk to the other workers over the broker; with Redis gone their
+                # reconnection fails and takes the worker down (kombu: "no attribute 'hostname'").
+                "--without-gossip",
+                "--without-mingle",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -533,7 +546,8 @@ def main() -> None:
     every = [t for values in rec.timings.values() for t in values]
     print(
         f"{'fault run' if args.faults else 'load run'}: {args.users} users, {wall:.0f} s, "
-        f"gunicorn -w {args.workers} --threads 4, worker -c 2, beat; own PostgreSQL and Redis on loopback"
+        f"gunicorn -w {args.workers} --threads 4, "
+        "worker -c 2 --without-gossip --without-mingle, beat; own PostgreSQL and Redis on loopback"
     )
     print(f"requests: {len(every)}, {len(every) / wall:.1f} req/s")
     print(f"{'':10s} {'count':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")
