@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Development mode is asked for explicitly (the settings default to DEBUG off).
+# A caller's own DEBUG=false wins, e.g. to try the production settings locally.
+export DEBUG ?= true
 
 .PHONY: run test setup lint format bench clean
 

@@ -159,7 +159,7 @@ def _gate(row: readmodels.GateRow) -> schemas.GateOut:
         status=gate.status,
         state=gate.state,
         detail=gate.detail,
-        detail_url=gate.detail_url,
+        detail_url=gate.detail_link,
         source=gate.source,
         origin=gate.origin,
         last_checked_at=gate.last_checked_at,
@@ -265,7 +265,7 @@ def batch_detail(request: HttpRequest, slug: str, number: int):
             schemas.PullRequestOut(
                 number=pr.number,
                 task=pr.task,
-                github_url=pr.github_url,
+                github_url=pr.github_link,
                 github_state=pr.github_state,
                 draft=pr.draft,
                 merged_at=pr.merged_at,

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from batches.signals import batch_approved, batch_marked_ready
+from portal.links import https_or_blank
 from portal.roles import Actor
 
 
@@ -356,6 +357,11 @@ class PlannedPR(models.Model):
         return bool(self.github_repository and self.github_number)
 
     @property
+    def github_link(self) -> str:
+        """``github_url`` if it may be an href (https only), else ``""``: rows written before the check too."""
+        return https_or_blank(self.github_url)
+
+    @property
     def is_merged(self) -> bool:
         return self.merged_at is not None
 
@@ -580,6 +586,11 @@ class Gate(models.Model):
         Gate.objects.filter(pk=self.pk).update(waived_at=None, waived_by=None, waiver_reason="")
         self.waived_at, self.waived_by, self.waiver_reason = None, None, ""
 
+    @property
+    def detail_link(self) -> str:
+        """``detail_url`` if it may be an href (https only), else ``""``: rows written before the check too."""
+        return https_or_blank(self.detail_url)
+
     def record_result(self, *, state: str, detail: str = "", detail_url: str = "", source: str = "") -> bool:
         """Store a freshly evaluated state. Returns True when the state changed."""
         if state == GateState.WAIVED:
@@ -589,7 +600,7 @@ class Gate(models.Model):
         fields = {
             "state": state,
             "detail": detail,
-            "detail_url": detail_url,
+            "detail_url": https_or_blank(detail_url),
             "source": source,
             "last_checked_at": now,
         }
@@ -670,9 +681,18 @@ class WebhookDelivery(models.Model):
     event = models.CharField(max_length=50)
     received_at = models.DateTimeField(default=timezone.now)
     pr_count = models.PositiveIntegerField(default=0, help_text="Planned PRs the delivery queued for re-evaluation")
+    # The outbox: the work the delivery asks for, written with its id in one transaction, and when a
+    # task claimed it. Unprocessed rows are queued again by the sweep (batches.tasks.webhook_outbox_drain).
+    pr_ids = models.JSONField(default=list, blank=True, help_text="Planned PR ids to re-evaluate")
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["received_at"], name="webhook_outbox_pending", condition=models.Q(processed_at__isnull=True)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"

@@ -37,6 +37,9 @@ from markdown_it.tree import SyntaxTreeNode
 
 DEFAULT_PR_CAP = 3
 MAX_PLAN_BYTES = 1_000_000
+# A plan is a release schedule: the sample has four batches, busy teams a few dozen. Past this a
+# file is a mistake or an attack, and every poll of its overview would cost seconds of server time.
+MAX_BATCHES = 100
 
 
 class PlanFormatError(ValueError):
@@ -430,6 +433,13 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
         if inside:
             sections[-1][2].append(node)
 
+    batch_headings = [heading for kind, heading, _ in sections if kind == "batch"]
+    if len(batch_headings) > MAX_BATCHES:
+        raise PlanFormatError(
+            f"the plan has {len(batch_headings):,} batches; a plan may have at most {MAX_BATCHES} "
+            "(split it into several plans)",
+            _line(batch_headings[MAX_BATCHES]),
+        )
     for kind, heading, body in sections:
         if kind == "batch":
             plan.batches.append(_parse_batch(heading, body))

@@ -20,6 +20,7 @@ from django.utils import timezone
 from batches.critical_paths import critical_path_gates_sync
 from batches.gates import PR_DRIVEN_KINDS, Providers, gate_evaluate, gate_store_error, pr_repository, scope_prs
 from batches.models import Batch, BatchState, Gate, GateKind, GateScope, PlannedPR
+from portal.links import https_or_blank
 from providers.http import ProviderError, RateLimited
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
         # Open PRs carry a test-merge sha that moves with every push; only a real merge's is kept.
         "merge_commit_sha": pull.merge_commit_sha if pull.merged_at else "",
         "head_sha": pull.head_sha,
-        "github_url": pull.html_url or pr.github_url,
+        "github_url": https_or_blank(pull.html_url) or pr.github_url,
     }
     if pull.head_sha != pr.head_sha or pr.head_committed_at is None:
         # Commits are immutable, so this is asked once per new head.

@@ -21,6 +21,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from batches.models import (
     Batch,
@@ -178,6 +179,9 @@ def _slack_text(delivery: Delivery) -> str:
     return f"*{slack_link(delivery.url, delivery.subject)}*\n{slack_escape(delivery.text)}"
 
 
+# The Slack webhook URL is a secret: hidden from error reports here and in every call below this one
+# (the Slack client's frames included; providers/ itself imports nothing of Django's views).
+@sensitive_variables("url", "webhook_url")
 def channel_send(delivery: Delivery, preferences: PlanNotifications | None) -> None:
     """Send ``delivery`` on its channel. Raises DeliveryError."""
     if delivery.channel == Channel.SLACK:

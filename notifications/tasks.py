@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from celery import shared_task
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import MAX_ATTEMPTS, delivery_attempt, notifications_periodic
 
 logger = logging.getLogger(__name__)
+
+# The database being away is no reason to drop a task: retry with backoff (delivery_attempt is idempotent).
+RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+}
 
 
 def delivery_enqueue(delivery_id: int) -> None:
@@ -50,14 +59,14 @@ def _retry_when_due(task, delivery: Delivery | None) -> None:
     raise task.retry(countdown=countdown, max_retries=MAX_ATTEMPTS)
 
 
-@shared_task(bind=True, ignore_result=True, max_retries=MAX_ATTEMPTS)
+@shared_task(bind=True, ignore_result=True, max_retries=MAX_ATTEMPTS, **RETRY_ON_DATABASE_ERRORS)
 def deliver(self, delivery_id: int, now: str | None = None) -> None:
     """Send one delivery (``now``: the periodic pass's clock, ISO 8601, for the due check)."""
     delivery = delivery_attempt(delivery_id=delivery_id, now=datetime.fromisoformat(now) if now else None)
     _retry_when_due(self, delivery)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, max_retries=5, **RETRY_ON_DATABASE_ERRORS)
 def notifications_periodic_task() -> None:
     """Beat's entry point: stale gates, due retries, abandoned sends."""
     report = notifications_periodic()

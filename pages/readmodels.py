@@ -45,6 +45,7 @@ def permissions_for(user: AnyUser) -> dict[str, bool]:
         "change_state": user_can(user, "change_batch_state"),
         "link_pr": user_can(user, "link_pr"),
         "import_plan": user_can(user, "import_plan"),
+        "manage_lockouts": user_can(user, "manage_lockouts"),
         "waive": user_can(user, "waive_gate"),
         "configure": user_can(user, "configure_plan"),
     }

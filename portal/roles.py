@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "configure_plan": frozenset({Role.RELEASE_MANAGER}),
     "simulate_providers": frozenset({Role.RELEASE_MANAGER}),
     "recompute_metrics": frozenset({Role.RELEASE_MANAGER}),
+    "manage_lockouts": frozenset({Role.RELEASE_MANAGER}),
 }
 
 ACTION_DESCRIPTIONS = {
@@ -46,6 +47,7 @@ ACTION_DESCRIPTIONS = {
     "configure_plan": "change a plan's integrations",
     "simulate_providers": "change the demo's simulated providers",
     "recompute_metrics": "recompute a plan's metrics",
+    "manage_lockouts": "see and clear sign-in lockouts",
 }
 
 

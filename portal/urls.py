@@ -15,3 +15,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+# A database that cannot be reached outside a view (a session lookup, say) gets the 503 page too.
+handler500 = "portal.middleware.server_error"

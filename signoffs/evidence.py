@@ -7,8 +7,10 @@ What an upload must survive before it is stored:
 2. Its container ends where the image ends: bytes after PNG's IEND chunk,
    JPEG's EOI marker or beyond the RIFF size of a WebP are a polyglot payload
    and refused; a container that stops early is truncated and refused.
-3. Its declared pixel count is below ``EVIDENCE_MAX_PIXELS`` (checked from the
-   header, before any pixel is decoded) and it decodes completely.
+3. Its declared pixel count is below ``EVIDENCE_MAX_PIXELS`` and its decoded
+   size (4 bytes a pixel: how Pillow holds RGB(A), and what re-encoding makes of
+   any mode) within ``EVIDENCE_MAX_DECODED_BYTES``, both checked from the header
+   before any pixel is decoded; and it decodes completely.
 
 What is stored is a fresh encoding written by Pillow with no metadata carried
 over, so EXIF/GPS, text chunks and appended payloads are gone. The EXIF
@@ -255,10 +257,24 @@ def _open(upload: UploadedFile, head: bytes) -> Image.Image:
     if width * height > settings.EVIDENCE_MAX_PIXELS:
         image.close()
         raise EvidenceRejected(_bomb_message((width, height)))
+    # A small, very compressible file can declare an image that costs hundreds of MB to hold once
+    # decoded (and again for the upright, re-encoded copy): refuse it from the header.
+    decoded = width * height * DECODED_BYTES_PER_PIXEL
+    if decoded > settings.EVIDENCE_MAX_DECODED_BYTES:
+        image.close()
+        raise EvidenceRejected(
+            f"The image is {width:,} × {height:,} pixels: decoding it would take {filesizeformat(decoded)} of memory, "
+            f"more than the {filesizeformat(settings.EVIDENCE_MAX_DECODED_BYTES)} evidence may use; "
+            "upload a smaller screenshot."
+        )
     if getattr(image, "n_frames", 1) > 1:
         image.close()
         raise EvidenceRejected("Animated images are not accepted; upload a still screenshot.")
     return image
+
+
+# Pillow holds RGB, RGBA and most other modes in 4 bytes a pixel, and the stored copy is RGB(A).
+DECODED_BYTES_PER_PIXEL = 4
 
 
 def _bomb_message(size: tuple[int, int] | None, pixels: int | None = None) -> str:

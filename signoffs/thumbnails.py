@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import timedelta
 
 from django.core.files import File
+from django.utils import timezone
 from PIL import Image
 
 from signoffs.evidence import ALLOWED_FORMATS, THUMBNAIL_SIZE, forget_file
@@ -39,3 +41,12 @@ def evidence_thumbnail_make(*, evidence_id: int) -> bool:
     if not claimed:
         forget_file(evidence.thumbnail)
     return bool(claimed)
+
+
+def evidence_thumbnails_missing(*, older_than: timedelta, limit: int = 200) -> list[int]:
+    """Evidence ids uploaded more than ``older_than`` ago that still have no thumbnail (oldest first)."""
+    return list(
+        Evidence.objects.filter(thumbnail="", uploaded_at__lt=timezone.now() - older_than)
+        .order_by("uploaded_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -146,3 +146,27 @@ def journey(settings, sample_plan, release_manager, engineer, ops):
     trip.configure()
     yield trip
     fake.stop()
+
+
+@pytest.fixture
+def broker_down():
+    """Point Celery at a closed loopback port with tasks no longer run in-process: Redis is down."""
+    import socket
+
+    from portal.celery import app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=f"redis://127.0.0.1:{port}/0", task_always_eager=False)
+    app.amqp._producer_pool = None
+    yield app
+    app.conf.update(saved)
+    app.amqp._producer_pool = None
+
+
+def broker_back_up(app) -> None:
+    # Redis is back: tasks reach a worker again (here, in-process, as in the embedded default).
+    app.conf.update(task_always_eager=True)
+    app.amqp._producer_pool = None

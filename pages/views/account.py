@@ -1,12 +1,15 @@
-"""The viewer's own account: personal API tokens (create, shown once; list with last use; revoke)."""
+"""Accounts: personal API tokens (create, shown once; list with last use; revoke), and sign-in lockouts."""
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, require
 from tokens.models import ApiToken
@@ -50,3 +53,36 @@ def api_token_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Revoked “{token.name}”: it no longer works.")
     return redirect("pages:api-tokens")
+
+
+def _current_lockouts():
+    """Counts of failed sign-ins that lock an account or address out now (within the cool-down)."""
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    return AccessAttempt.objects.filter(
+        failures_since_start__gte=settings.LOGIN_FAILURE_LIMIT, attempt_time__gte=since
+    ).order_by("-attempt_time", "-pk")
+
+
+@require_GET
+def login_lockouts(request: HtmxHttpRequest) -> HttpResponse:
+    """Release managers: the accounts and addresses locked out of signing in now, each with a Clear button."""
+    require(request, "manage_lockouts")
+    context = {
+        "lockouts": list(_current_lockouts()[:200]),
+        "failure_limit": settings.LOGIN_FAILURE_LIMIT,
+        "minutes": settings.LOGIN_LOCKOUT_MINUTES,
+    }
+    return render(request, "pages/lockouts.html", context)
+
+
+@require_POST
+def login_lockout_clear(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Lift one lockout before its cool-down ends (its failure count is forgotten)."""
+    require(request, "manage_lockouts")
+    attempt = AccessAttempt.objects.filter(pk=pk).first()
+    if attempt is None:
+        raise Http404("No such lockout.")
+    attempt.delete()
+    who = attempt.username or attempt.ip_address
+    messages.success(request, f"Cleared the lockout of {who}: signing in works again.")
+    return redirect("pages:login-lockouts")

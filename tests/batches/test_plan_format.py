@@ -233,3 +233,27 @@ def test_a_bad_target_date_names_its_line(sample_text, line, message):
     with pytest.raises(PlanFormatError) as excinfo:
         parse_plan(sample_text.replace(heading, heading + line + "\n"))
     assert str(excinfo.value) == f"Line {number}: {message}"
+
+
+def plan_with_batches(count: int) -> str:
+    """The sample plan's head, then ``count`` small batches (numbered 1…count), one PR each."""
+    head = "\n".join(SAMPLE_PLAN.read_text().splitlines()[:11])
+    sections = [
+        f"## Batch {n} – Step {n} (Target: 1 PRs)\n- **Goals**\n  - Ship step {n}.\n"
+        f"- **Key Tasks**\n  - Do it (PR #{n}).\n- **Readiness Gates**\n  - CI: `pytest`.\n"
+        for n in range(1, count + 1)
+    ]
+    return head + "\n\n" + "\n".join(sections)
+
+
+# Finding 8: a plan of 2,200 batches imported, and each 3-second poll of its overview cost ~1.6 s.
+def test_a_plan_with_too_many_batches_is_refused_with_a_clear_message():
+    from batches.plan_format import MAX_BATCHES
+
+    assert len(parse_plan(plan_with_batches(MAX_BATCHES)).batches) == MAX_BATCHES
+    source = plan_with_batches(2_200)
+    assert len(source.encode()) < 1_000_000  # refused for its batches, not its size
+    with pytest.raises(PlanFormatError) as refused:
+        parse_plan(source)
+    assert "the plan has 2,200 batches; a plan may have at most 100" in str(refused.value)
+    assert refused.value.line is not None

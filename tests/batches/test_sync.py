@@ -101,3 +101,52 @@ def test_the_longest_rate_limit_wait_is_the_one_to_retry_on():
     )
     assert report.retry_error().retry_after == 60
     assert SyncReport(errors=[Unavailable("down")]).retry_error().retryable
+
+
+# Finding 6: provider URLs (detail_url, github_url) went into href with no scheme check.
+@pytest.mark.django_db
+def test_provider_urls_become_links_only_when_they_are_https(open_prs, batch, release_manager, client):
+    from providers.fake import payloads
+
+    pull = payloads.github_pull(REPO, 11, head_sha=SHA1, state="open", merged_at=None, merge_commit_sha="")
+    pull["html_url"] = "javascript:alert(document.cookie)"
+    open_prs.json(f"/github/repos/{REPO}/pulls/11", pull)
+    open_prs.github_checks(
+        REPO,
+        SHA1,
+        [{"name": "pytest", "status": "completed", "conclusion": "failure", "html_url": "http://evil.test/"}],
+    )
+    batch_sync(batch=batch)
+    ci = batch.gates.get(kind=GateKind.CI)
+    assert ci.state == GateState.FAILING
+    assert ci.detail_url == ""  # not stored
+    pr1 = batch.prs.get(number=1)
+    assert not pr1.github_url.startswith("javascript:")
+    # A row written before the check is not linked either.
+    batch.prs.filter(number=2).update(github_url="javascript:alert(1)")
+    batch.gates.filter(pk=ci.pk).update(detail_url="data:text/html,<script>alert(1)</script>")
+    client.force_login(release_manager)
+    for path in (f"/plans/{batch.plan.slug}/batches/1/", f"/plans/{batch.plan.slug}/batches/1/present/"):
+        html = client.get(path).content.decode()
+        assert 'href="javascript:' not in html
+        assert 'href="data:text' not in html
+        assert 'href="http://evil.test/' not in html
+    api_pr = batch.prs.get(number=2)
+    assert api_pr.github_link == ""
+
+
+def test_https_or_blank():
+    from portal.links import https_or_blank
+
+    assert https_or_blank("https://github.com/o/r/pull/1") == "https://github.com/o/r/pull/1"
+    for bad in (
+        "http://github.com/",
+        "javascript:alert(1)",
+        "JAVASCRIPT:x",
+        "data:text/html,x",
+        "//evil.test/",
+        "https://",
+        "",
+        None,
+    ):
+        assert https_or_blank(bad) == ""

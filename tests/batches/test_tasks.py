@@ -186,3 +186,51 @@ def test_real_worker_applies_a_webhook(transactional_db, client, providers, batc
             output, _ = worker.communicate()
         if worker.returncode not in (0, -15):
             print(output)
+
+
+# Finding 2 (workers): a task that hit a database error was dropped without a retry.
+@pytest.mark.django_db
+def test_a_sync_retries_on_a_database_error_with_backoff(monkeypatch, batch):
+    from django.db import OperationalError
+
+    from batches import tasks
+
+    calls = []
+
+    def flaky(*, batch, pr_ids=None):
+        calls.append(batch.pk)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return SyncReport()
+
+    monkeypatch.setattr(tasks, "batch_sync", flaky)
+    # In-process, Celery raises the retry it schedules; a worker would run it after the countdown.
+    with pytest.raises(Retry) as retry:
+        sync_batch.apply(args=(batch.pk,))
+    assert isinstance(retry.value.exc, OperationalError)
+    assert 0 <= retry.value.when <= tasks.BACKOFF_BASE_SECONDS  # first retry: up to the base, jittered
+    retry.value.sig.apply()  # the retry itself: the database is back
+    assert calls == [batch.pk, batch.pk]
+    assert sync_batch.max_retries == tasks.MAX_RETRIES
+
+
+def test_every_task_that_touches_the_database_retries_on_its_errors():
+    from django.db import InterfaceError, OperationalError
+
+    from batches import tasks
+    from notifications.tasks import deliver, notifications_periodic_task
+    from signoffs.tasks import make_evidence_thumbnail, thumbnails_catch_up_task
+
+    for task in (
+        tasks.sync_all,
+        tasks.sync_batch,
+        tasks.sync_prs,
+        tasks.process_webhook_delivery,
+        tasks.drain_webhook_outbox,
+        deliver,
+        notifications_periodic_task,
+        make_evidence_thumbnail,
+        thumbnails_catch_up_task,
+    ):
+        assert {OperationalError, InterfaceError} <= set(task.autoretry_for), task.name
+        assert task.retry_backoff, task.name

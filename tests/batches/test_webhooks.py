@@ -11,6 +11,7 @@ from batches.models import GateKind, GateState, WebhookDelivery
 from providers.fake import example
 from providers.github_webhooks import signature_for
 from tests.batches.conftest import REPO, SHA1, WEBHOOK_SECRET
+from tests.conftest import broker_back_up
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/github/"
@@ -201,3 +202,87 @@ def test_a_malformed_but_correctly_signed_delivery_is_a_400_and_changes_nothing(
     assert not open_prs.seen
     # The same delivery id is not burnt: GitHub's redelivery of a fixed payload is accepted.
     assert post(client, pr_opened(11)).status_code == 202
+
+
+# Finding 1: an anonymous oversized body with any signature header got Django's debug page, which
+# showed GITHUB_WEBHOOK_SECRET among the view's local variables.
+def test_an_oversized_anonymous_delivery_with_debug_on_shows_no_secret(settings, batch):
+    from django.test import Client
+
+    settings.DEBUG = True
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    client = Client(raise_request_exception=False)
+    body = b'{"zen": "' + b"x" * 2_700_000 + b'"}'  # over Django's 2.5 MB form-data cap
+    response = post(client, body, signature="sha256=" + "0" * 64)
+    assert response.status_code == 403
+    assert WEBHOOK_SECRET.encode() not in response.content
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_even_a_debug_page_from_the_webhook_hides_the_secret(settings, monkeypatch, batch):
+    from django.test import Client
+
+    def broken(event_name, body):
+        raise RuntimeError("something unexpected")
+
+    monkeypatch.setattr("batches.webhooks.parse_event", broken)
+    settings.DEBUG = True
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    response = post(Client(raise_request_exception=False), pr_opened())
+    assert response.status_code == 500
+    assert b"something unexpected" in response.content  # it is the debug page
+    assert WEBHOOK_SECRET.encode() not in response.content
+    assert b"It&#x27;s a Secret" not in response.content
+
+
+def test_a_large_delivery_within_githubs_25_mb_is_read(client, settings, batch):
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    body = b"{" + b" " * 3_000_000 + b"}"
+    assert post(client, body, event="ping").status_code == 200
+
+
+# Finding 2: with Redis unreachable the webhook recorded the delivery id, then answered 500; the
+# redelivery was answered "Already received" and the update was lost for good.
+def test_with_redis_down_a_delivery_is_accepted_and_processed_once_redis_is_back(
+    client, open_prs, batch, broker_down, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from batches.tasks import webhook_outbox_drain
+
+    open_prs.github_checks(REPO, SHA1, [{"name": "pytest", "status": "completed", "conclusion": "failure"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, pr_opened(11), delivery="during-outage")
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.processed_at is None
+    assert f"/github/repos/{REPO}/pulls/11" not in {s.path for s in open_prs.requests_to("/github/")}
+    # Still down: the sweep cannot queue it either, and it stays in the outbox.
+    assert webhook_outbox_drain(older_than=timedelta(0)) == 1
+    delivery.refresh_from_db()
+    assert delivery.processed_at is None
+
+    broker_back_up(broker_down)
+    assert webhook_outbox_drain(older_than=timedelta(0)) == 1
+    delivery.refresh_from_db()
+    assert delivery.processed_at is not None
+    assert f"/github/repos/{REPO}/pulls/11" in {s.path for s in open_prs.requests_to("/github/")}
+    assert batch.gates.get(kind=GateKind.CI).state == GateState.FAILING
+    # Exactly once: nothing left to drain, and GitHub's redelivery changes nothing.
+    assert webhook_outbox_drain(older_than=timedelta(0)) == 0
+    assert post(client, pr_opened(11), delivery="during-outage").content == b"Already received."
+
+
+def test_the_sweep_waits_for_the_first_attempt_and_a_delivery_is_processed_once(
+    client, open_prs, batch, django_capture_on_commit_callbacks
+):
+    from batches.tasks import process_webhook_delivery, webhook_outbox_drain
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, pr_opened(11), delivery="fresh").status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.processed_at is not None
+    pulls = [s for s in open_prs.requests_to("/github/") if s.path == f"/github/repos/{REPO}/pulls/11"]
+    process_webhook_delivery.delay(delivery.pk)  # queued twice: the claim lets only one run
+    assert [s for s in open_prs.requests_to("/github/") if s.path == f"/github/repos/{REPO}/pulls/11"] == pulls
+    assert webhook_outbox_drain() == 0

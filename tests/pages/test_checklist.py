@@ -257,3 +257,27 @@ def test_evidence_then_tick_then_everyone_sees_it(screenshot_item, ops, engineer
     html = " ".join(client_for(stakeholder).get(screenshot_item.gate.batch.get_absolute_url()).content.decode().split())
     assert "Ticked</strong> by eddie" in html
     assert "sentry.png · olga" in html
+
+
+def test_with_redis_down_ticks_and_uploads_work_and_thumbnails_catch_up(
+    item, screenshot_item, engineer, ops, broker_down, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from signoffs.tasks import thumbnails_catch_up
+    from tests.conftest import broker_back_up
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ticked = client_for(engineer).post(signoff_url(item), {"action": "tick", "note": "checked"})
+        uploaded = client_for(ops).post(upload_url(screenshot_item), {"file": png()}, **HTMX)
+    assert ticked.status_code == 302
+    assert SignOff.objects.filter(item=item, user=engineer).exists()
+    assert uploaded.status_code == 200
+    evidence = Evidence.objects.get(item=screenshot_item)
+    assert not evidence.thumbnail  # its task could not be queued
+
+    broker_back_up(broker_down)
+    assert thumbnails_catch_up(older_than=timedelta(0)) == 1
+    evidence.refresh_from_db()
+    assert evidence.thumbnail
+    assert thumbnails_catch_up(older_than=timedelta(0)) == 0

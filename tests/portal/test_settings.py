@@ -95,3 +95,68 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = _manage("check", DEBUG="false", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+PRODUCTION = {
+    "SECRET_KEY": "k" * 20 + "-production-secret-with-enough-entropy-0987654321",
+    "ALLOWED_HOSTS": "gatehouse.example.com",
+    "PORTAL_BASE_URL": "https://gatehouse.example.com",
+}
+
+
+def _settings_in_a_fresh_process(names: str, **env) -> str:
+    """Import portal.settings itself (not the tests' dev-mode wrapper) and print some values."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", *PRODUCTION)}
+    code = f"from portal import settings as s; print({names})"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.stdout.strip() or result.stderr.strip().splitlines()[-1]
+
+
+# Finding 1: DEBUG defaulted to on.
+def test_debug_is_off_unless_asked_for(tmp_path):
+    db = {"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
+    assert _settings_in_a_fresh_process("s.DEBUG", **PRODUCTION, **db) == "False"
+    # No environment at all is production-shaped: it asks for the secret key, it does not serve a dev key.
+    assert "Set the SECRET_KEY environment variable" in _settings_in_a_fresh_process("s.DEBUG", **db)
+    assert _settings_in_a_fresh_process("s.DEBUG", DEBUG="true", **db) == "True"
+
+
+# Finding 9: HSTS preload and includeSubDomains were on by default; X-Forwarded-Proto was always trusted.
+def test_hsts_preload_subdomains_and_proxy_trust_only_when_asked_for(tmp_path):
+    env = {**PRODUCTION, "DEBUG": "false", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
+    names = "s.SECURE_HSTS_PRELOAD, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None)"
+    assert _settings_in_a_fresh_process(names, **env) == "False False None"
+    asked = {
+        "SECURE_HSTS_PRELOAD": "true",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_PROXY_SSL_HEADER_TRUSTED": "true",
+    }
+    assert _settings_in_a_fresh_process(names, **env, **asked) == "True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_check_deploy_is_clean_with_hsts_preload_asked_for(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        **PRODUCTION,
+        SECURE_HSTS_PRELOAD="true",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_PROXY_SSL_HEADER_TRUSTED="true",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_untrusted_x_forwarded_proto_does_not_make_a_request_secure(rf, settings):
+    settings.SECURE_PROXY_SSL_HEADER = None
+    assert not rf.get("/", HTTP_X_FORWARDED_PROTO="https").is_secure()

@@ -417,3 +417,26 @@ def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
     assert stored_files() == files_before
     # No thumbnail task for the refused upload: the one callback queued is the approval's metrics.
     assert [c.__module__ for c in callbacks] == ["metrics.tasks"]
+
+
+# Finding 7: a 190 KB PNG just under the 50-megapixel limit cost ~375 MB of memory to check.
+def test_an_image_whose_decoded_size_is_over_the_memory_budget_is_refused_before_decoding(item, ops, settings):
+    small_file = png_bomb(7_000, 7_000)  # 49 megapixels: under the pixel limit
+    assert len(small_file) < 200_000
+    assert 7_000 * 7_000 < settings.EVIDENCE_MAX_PIXELS
+    with pytest.raises(
+        EvidenceRejected,
+        match=r"^The image is 7,000 × 7,000 pixels: decoding it would take 186\.9\xa0MB of memory, "
+        r"more than the 128\.0\xa0MB evidence may use",
+    ):
+        evidence_add(item=item, upload=upload(small_file), by=ops)
+    assert not Evidence.objects.exists()
+    assert stored_files() == []
+
+
+def test_the_memory_budget_is_a_setting(item, ops, settings):
+    settings.EVIDENCE_MAX_DECODED_BYTES = 40 * 30 * 4 - 1
+    with pytest.raises(EvidenceRejected, match=r"^The image is 40 × 30 pixels: decoding it would take"):
+        evidence_add(item=item, upload=upload(image_bytes("PNG", size=(40, 30))), by=ops)
+    settings.EVIDENCE_MAX_DECODED_BYTES = 40 * 30 * 4
+    assert evidence_add(item=item, upload=upload(image_bytes("PNG", size=(40, 30))), by=ops).width == 40

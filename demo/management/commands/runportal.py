@@ -19,13 +19,16 @@ METRICS_INTERVAL_SECONDS = 3600
 def sync_loop(stop: threading.Event, interval: float) -> None:
     """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out.
 
-    Each pass also runs the notifications' periodic pass (stale gates, due retries), which
-    beat runs in production: in-process, a failed notification is retried from here. Once an
-    hour it also recomputes the metrics still due (beat's ``metrics-periodic`` in production).
+    Each pass also runs the notifications' periodic pass (stale gates, due retries), the webhook
+    outbox sweep and the thumbnail catch-up, which beat runs in production: in-process, a failed
+    notification is retried from here. Once an hour it also recomputes the metrics still due
+    (beat's ``metrics-periodic`` in production).
     """
     from batches.sync import active_batches, batches_sync
+    from batches.tasks import webhook_outbox_drain
     from metrics.services import metrics_periodic
     from notifications.services import notifications_periodic
+    from signoffs.tasks import thumbnails_catch_up
 
     known_errors: set[str] = set()
     metrics_at: float | None = None
@@ -43,6 +46,9 @@ def sync_loop(stop: threading.Event, interval: float) -> None:
                 logger.info("Gate sync: no longer seeing “%s”", error)
             known_errors = errors
             notifications_periodic()
+            # What beat does in production: webhooks accepted but not processed, missing thumbnails.
+            webhook_outbox_drain()
+            thumbnails_catch_up()
             if metrics_at is None or time.monotonic() - metrics_at >= METRICS_INTERVAL_SECONDS:
                 metrics_at = time.monotonic()
                 metrics_periodic()
