@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "signoffs",
     "tokens",
     "notifications",
+    "reviews",
     "demo",
 ]
 
