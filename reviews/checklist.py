@@ -73,16 +73,16 @@ def checklist_parse(source: bytes, *, name: str = "the file") -> list[Entry]:
     """The checklist items of a Markdown file, each under its nearest heading. Raises ChecklistError."""
     if len(source) > SOURCE_MAX_BYTES:
         raise ChecklistError(f"{name} is larger than {SOURCE_MAX_BYTES // 1000} kB; a checklist is a short text file.")
-    if b"\x00" in source:
-        at = source[: source.index(b"\x00")].count(b"\n") + 1
-        raise ChecklistError(f"{name}, line {at}: this is a binary file, not a Markdown checklist.")
     try:
         text = source.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         at = source[: exc.start].count(b"\n") + 1
         raise ChecklistError(
-            f"{name}, line {at}: this is not UTF-8 text (a binary file?); save the checklist as UTF-8 Markdown."
+            f"{name}, line {at}: this is not UTF-8 text (a binary file?): save the checklist as UTF-8 Markdown."
         ) from exc
+    if "\x00" in text:  # valid UTF-8 can still be binary
+        at = text[: text.index("\x00")].count("\n") + 1
+        raise ChecklistError(f"{name}, line {at}: this is a binary file, not a Markdown checklist.")
     if not text.strip():
         raise ChecklistError(f"{name} is empty: it needs “- [ ] item” lines under headings.")
     entries: list[Entry] = []

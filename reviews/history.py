@@ -42,7 +42,10 @@ def sessions_for(batch_ids: Iterable[int]) -> dict[int, list[SessionView]]:
         ReviewSession.objects.filter(batch_id__in=list(batch_ids))
         .select_related("opened_by", "decision__decided_by")
         .prefetch_related(
-            Prefetch("attendees", queryset=ReviewAttendee.objects.select_related("user").order_by("added_at", "pk")),
+            Prefetch(
+                "attendees",
+                queryset=ReviewAttendee.objects.select_related("user", "added_by").order_by("added_at", "pk"),
+            ),
             Prefetch(
                 "confirmations",
                 queryset=ReviewConfirmation.objects.select_related("attendee", "recorded_by").order_by(

@@ -139,8 +139,9 @@ def review_attendee_add(
     try:
         with transaction.atomic():
             locked = _locked_open(session)
-            if locked.attendees.filter(name__iexact=name).exists():
-                raise ReviewError(f"{name} is already on the attendee list.")
+            same = locked.attendees.filter(name__iexact=name).first()
+            if same is not None:
+                raise ReviewError(f"{same.name} is already on the attendee list.")
             return ReviewAttendee.objects.create(session=locked, user=user, name=name, added_by=by)
     except IntegrityError as exc:  # the same name added at the same moment
         raise ReviewError(f"{name} is already on the attendee list.") from exc

@@ -18,16 +18,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Prefetch
 
-from batches.models import Batch, GateKind, PlannedPR
+from batches.models import Batch, Gate, GateKind, PlannedPR
 from portal.roles import Actor
 from providers.github import GitHubClient
 from providers.http import ProviderError
 from reviews.history import SessionView, sessions_for
 from reviews.models import ReleaseCheckItem, SummaryComment
 from reviews.services import checklist_items_for
-from signoffs.audit import audit_batch
 from signoffs.itemstate import item_state
+from signoffs.models import ChecklistItem, Evidence, SignOff
 
 BODY_MAX_LENGTH = 60_000  # GitHub refuses comment bodies over 65,536 characters
 
@@ -81,8 +82,16 @@ class SummaryData:
 
 def summary_data(batch: Batch) -> SummaryData:
     """Everything the draft reads, in a fixed number of queries."""
-    record = audit_batch(slug=batch.plan.slug, number=batch.number)
-    full = record.batch
+    items = ChecklistItem.objects.order_by("position", "pk").prefetch_related(
+        Prefetch("events", queryset=SignOff.objects.select_related("user").order_by("sequence")),
+        Prefetch("evidence", queryset=Evidence.objects.order_by("uploaded_at", "pk")),
+    )
+    gates = (
+        Gate.objects.select_related("waived_by")
+        .order_by("position", "pk")
+        .prefetch_related(Prefetch("items", queryset=items))
+    )
+    full = Batch.objects.select_related("plan").prefetch_related(Prefetch("gates", queryset=gates)).get(pk=batch.pk)
     return SummaryData(
         batch=full,
         prs=list(full.prs.order_by("number")),
@@ -152,16 +161,13 @@ def summary_draft(data: SummaryData) -> str:
 def _cycle_time(batch: Batch) -> str:
     if not batch.started_at:
         return "Not started yet."
-    moves = [f"started {_when(batch.started_at)}"]
+    moves = [f"Started {_when(batch.started_at)}"]
     if batch.ready_at:
         moves.append(f"ready {_when(batch.ready_at)}")
-    if batch.approved_at:
-        moves.append(f"approved {_when(batch.approved_at)}")
-        return (
-            "; ".join(moves).capitalize()
-            + f": {duration(batch.approved_at - batch.started_at)} from start to approval."
-        )
-    return "; ".join(moves).capitalize() + "; not approved yet."
+    if not batch.approved_at:
+        return "; ".join(moves) + "; not approved yet."
+    moves.append(f"approved {_when(batch.approved_at)}")
+    return "; ".join(moves) + f": {duration(batch.approved_at - batch.started_at)} from start to approval."
 
 
 def _review_lines(data: SummaryData) -> list[str]:

@@ -12,7 +12,7 @@ from reviews.checklist import (
     checklist_item_retire,
     checklist_parse,
 )
-from reviews.models import ReleaseChecklist, ReleaseCheckItem, ReleaseCheckRevision
+from reviews.models import ReleaseCheckItem, ReleaseChecklist, ReleaseCheckRevision
 from tests.reviews.conftest import GUIDE
 
 GOOD = b"""# Production Deployment Guide
@@ -57,7 +57,8 @@ def test_import_writes_every_item_with_an_added_revision(sample_plan, release_ma
     ]
     assert [r.action for r in ReleaseCheckRevision.objects.all()] == ["added"] * 4
     assert ReleaseCheckRevision.objects.first().source == "guide.md"
-    assert result.checklist.source_name == "guide.md" and len(result.checklist.source_sha256) == 64
+    assert result.checklist.source_name == "guide.md"
+    assert len(result.checklist.source_sha256) == 64
 
 
 def test_reimport_with_an_edited_item_keeps_its_history(sample_plan, release_manager):
@@ -159,4 +160,5 @@ def test_portal_edit_refuses_bad_words_and_writes_nothing(sample_plan, release_m
     with pytest.raises(ChecklistError):
         checklist_item_edit(item=item, text=text, by=release_manager)
     item.refresh_from_db()
-    assert item.text == "CI is green" and item.revisions.count() == 1
+    assert item.text == "CI is green"
+    assert item.revisions.count() == 1
