@@ -19,6 +19,13 @@ from reviews.history import SessionView, sessions_for
 from reviews.models import Decision, ReleaseCheckItem, ReleaseChecklist, ReleaseCheckRevision
 from reviews.services import checklist_items_for, decision_refusal, open_refusal
 
+# The decision form's words: what the review does (the record says what it did).
+DECISION_CHOICES = [
+    (Decision.APPROVED, "Approve"),
+    (Decision.APPROVED_WITH_FOLLOW_UPS, "Approve with follow-ups"),
+    (Decision.SENT_BACK, "Send back"),
+]
+
 
 def review_batches() -> QuerySet[Batch]:
     """Batches with what the review rules read (gates, for ``approve_blockers``)."""
@@ -110,7 +117,7 @@ def review_board(batch: Batch, *, with_users: bool = False) -> ReviewBoard:
                 label,
                 decision_refusal(batch=batch, decided=False, decision=value, confirmed=confirmed, items=items),
             )
-            for value, label in Decision.choices
+            for value, label in DECISION_CHOICES
         ]
         if with_users:
             board.users = list(

@@ -95,7 +95,7 @@ def review_attendee_view(request: HtmxHttpRequest, slug: str, number: int) -> Ht
         except ReviewError as exc:
             error = str(exc)
     if request.htmx:
-        context = _context(request, batch, attendee_error=error, attendee_name=name if error else "")
+        context = _context(request, batch, attendee_error=error, attendee_name=name if error else "", oob=not error)
         return render(request, "pages/review.html#attendees", context, status=UNPROCESSABLE if error else 200)
     if error:
         messages.error(request, error)
