@@ -104,6 +104,16 @@ def test_seeds_the_plan_mid_flight_through_the_products_own_actions_once(setting
     assert (sentry.state, sentry.status) == (GateState.STALE, GateState.WAIVED)
     assert "Sentry's API is down" in sentry.waiver_reason
     assert all(g.state == GateState.PASSING for g in one.gates.exclude(kind=GateKind.OBSERVABILITY))
+    # ...and approved by its stakeholder review: the seeded release checklist confirmed by two attendees,
+    # one follow-up with its owner.
+    from reviews.models import ReleaseCheckItem, ReviewSession
+
+    assert ReleaseCheckItem.objects.filter(checklist__plan=one.plan, retired=False).count() == 8
+    [review] = ReviewSession.objects.filter(batch=one)
+    assert review.decision.decision == "approved_follow_ups"
+    assert {c.attendee.name for c in review.confirmations.all()} == {"demo-engineer", "Priya Raman (product owner)"}
+    assert review.confirmations.count() == 8
+    assert [f.owner for f in review.decision.follow_ups.all()] == ["demo-ops"]
 
     # Batch 2: every state a newcomer should see, each reached by an evaluation of what the providers said.
     two = {g.kind: g for g in batches[2].gates.all()}

@@ -243,3 +243,58 @@ def test_review_page_with_an_open_session_costs_the_same_however_big(
     assert small <= 16
     # The batch page (with its review panel) stays within its budget too.
     assert query_count(client, ready_batch.get_absolute_url()) <= 24
+
+
+# -- the summary comment page -------------------------------------------------------------------
+
+
+@pytest.fixture
+def github_world(settings, tmp_path):
+    from providers.fake import DemoWorld, FakeProviders
+    from tests.journey import REPO
+
+    world = DemoWorld(path=tmp_path / "world.json")
+    world.add_repository(REPO)
+    server = FakeProviders(world=world).start()
+    settings.GITHUB_API_URL = server.github_url
+    yield server, world
+    server.stop()
+
+
+def test_the_summary_page_shows_the_draft_and_posting_shows_each_pr(ready_batch, release_manager, github_world):
+    from tests.journey import REPO
+
+    server, world = github_world
+    client = client_for(release_manager)
+    html = page_text(client.get(url("summary")))
+    assert "## Gatehouse · Batch 1 – Backend Reliability &amp; Options Routing" in html
+    assert "Post to GitHub" in html
+    second = f"/github/repos/{REPO}/issues/102/comments"
+    server.json(second, {"message": "Server Error"}, status=502, method="POST")
+    failed = client.post(url("summary-post"), {"text": "Edited summary"})
+    assert failed.status_code == 422
+    text = page_text(failed)
+    assert "PR #1: posted" in text
+    assert 'PR #2: <strong class="error">failed</strong>' in text
+    assert "Edited summary" in text  # what was typed stays for the retry
+    server.routes.pop(("POST", second))
+    retried = client.post(url("summary-post"), {"text": "Edited summary"}, **HTMX)
+    assert retried.status_code == 200
+    assert retried.content.decode().lstrip().startswith('<section id="post-results"')
+    assert "PR #1: already posted" in page_text(retried)
+    assert "PR #2: posted" in page_text(retried)
+    assert len(world.state.repositories[REPO.lower()].comments) == 2
+
+
+def test_an_empty_summary_is_refused_on_the_page(ready_batch, release_manager, github_world):
+    server, _world = github_world
+    response = client_for(release_manager).post(url("summary-post"), {"text": "  "})
+    assert response.status_code == 422
+    assert "The summary is empty" in page_text(response)
+    assert server.requests_to("/github") == []
+
+
+def test_readers_see_the_draft_without_the_post_button(ready_batch, stakeholder):
+    html = page_text(client_for(stakeholder).get(url("summary")))
+    assert "Post to GitHub" not in html
+    assert "### Readiness gates" in html
