@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('batches', '0006_review_send_back'),
+        ('batches', '0005_settings_gates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
