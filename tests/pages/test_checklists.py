@@ -114,3 +114,8 @@ def test_the_page_costs_the_same_however_long_the_checklist(
     with django_assert_max_num_queries(small):
         client.get(PAGE)
     assert ReleaseChecklist.objects.count() == 1
+
+
+def test_the_plan_page_links_its_release_checklist(sample_plan, stakeholder):
+    html = client_for(stakeholder).get(reverse("pages:plan", kwargs={"slug": SLUG})).content.decode()
+    assert f'href="{PAGE}">Release checklist</a>' in html
