@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "run_review": frozenset({Role.RELEASE_MANAGER}),
     "edit_checklist": frozenset({Role.RELEASE_MANAGER}),
     "post_summary": frozenset({Role.RELEASE_MANAGER}),
+    "recompute_metrics": frozenset({Role.RELEASE_MANAGER}),
 }
 
 ACTION_DESCRIPTIONS = {
@@ -50,6 +51,7 @@ ACTION_DESCRIPTIONS = {
     "run_review": "run a batch's review",
     "edit_checklist": "change a plan's release checklist",
     "post_summary": "post a batch's summary to GitHub",
+    "recompute_metrics": "recompute a plan's metrics",
 }
 
 

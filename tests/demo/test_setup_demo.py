@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from batches.models import Batch, BatchState, GateEvent, GateEventAction, GateKind, GateState, WebhookDelivery
 from demo.simulator import WORLD_FILE, running_simulator
+from metrics.models import BatchMetrics
 from signoffs.models import Evidence, SignOff
 
 SLUG = "batch-plan-2025-10"
@@ -114,6 +115,14 @@ def test_seeds_the_plan_mid_flight_through_the_products_own_actions_once(setting
     assert {c.attendee.name for c in review.confirmations.all()} == {"demo-engineer", "Priya Raman (product owner)"}
     assert review.confirmations.count() == 8
     assert [f.owner for f in review.decision.follow_ups.all()] == ["demo-ops"]
+    # Its approval computed its metrics from the simulated providers: Sentry was down, so no escapes.
+    metrics = BatchMetrics.objects.get(batch=one)
+    assert [p["number"] for p in metrics.prs] == [1, 2]
+    assert all(p["cycle_seconds"] is not None for p in metrics.prs)
+    assert metrics.deployed_at is not None
+    assert metrics.lead_time_seconds is not None
+    assert (metrics.escaped_defects, metrics.stale) == (None, True)
+    assert any(note.startswith("Sentry could not be read") for note in metrics.notes)
 
     # Batch 2: every state a newcomer should see, each reached by an evaluation of what the providers said.
     two = {g.kind: g for g in batches[2].gates.all()}
