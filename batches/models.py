@@ -264,9 +264,35 @@ class Batch(models.Model):
             event = BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
             batch_approved.send_robust(sender=Batch, batch=self, event=event)
 
-    def _transition(self, new_state: str, **fields) -> None:
+    def send_back_refusal(self) -> str | None:
+        """Why "send back" would be refused now; None when it may."""
+        if self.state != BatchState.READY_FOR_REVIEW:
+            return (
+                f"Only a batch that is ready for review can be sent back; Batch {self.number} is "
+                f"{self.get_state_display().lower()}."
+            )
+        return None
+
+    def send_back(self, *, by: Actor, reason: str) -> BatchEvent:
+        """The review sends the batch back to in progress, with a written reason.
+
+        It must be marked ready, and reviewed, again before it can be approved.
+        """
+        reason = (reason or "").strip()
+        if not reason:
+            raise GovernanceError("Write why the batch is being sent back.")
+        with transaction.atomic():
+            locked = Batch.objects.select_for_update().get(pk=self.pk)
+            refusal = locked.send_back_refusal()
+            if refusal:
+                raise GovernanceError(refusal)
+            self._transition(BatchState.IN_PROGRESS, from_state=BatchState.READY_FOR_REVIEW, ready_at=None)
+            return BatchEvent.objects.create(batch=self, action=BatchEventAction.SENT_BACK, by=by, reason=reason)
+
+    def _transition(self, new_state: str, *, from_state: str | None = None, **fields) -> None:
         # A conditional update: the row only moves if nobody moved it since we read it.
-        updated = Batch.objects.filter(pk=self.pk, state=self._expected_from(new_state)).update(
+        expected = from_state or self._expected_from(new_state)
+        updated = Batch.objects.filter(pk=self.pk, state=expected).update(
             state=new_state, updated_at=timezone.now(), **fields
         )
         if updated != 1:
@@ -288,6 +314,7 @@ class BatchEventAction(models.TextChoices):
     STARTED_WITH_OVERRIDE = "started_override", "Started with an override"
     MARKED_READY = "marked_ready", "Marked ready for review"
     APPROVED = "approved", "Approved"
+    SENT_BACK = "sent_back", "Sent back by the review"
     GATE_ADDED = "gate_added", "Gate added by the plan settings"
     GATE_REMOVED = "gate_removed", "Gate removed by the plan settings"
     CRITICAL_GATE_ADDED = "critical_added", "AI-review gate added by the critical-path rule"
@@ -301,7 +328,7 @@ class BatchEvent(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=20, choices=BatchEventAction)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    reason = models.TextField(blank=True, help_text="Overrides: the release manager's written reason")
+    reason = models.TextField(blank=True, help_text="Overrides and send-backs: the release manager's written reason")
     detail = models.TextField(blank=True, help_text="Overrides: what the cadence said at the time")
     related_batch = models.ForeignKey(
         Batch,
@@ -319,6 +346,7 @@ class BatchEvent(models.Model):
             models.CheckConstraint(
                 condition=~Q(action="started_override") | ~Q(reason=""), name="batch_override_has_reason"
             ),
+            models.CheckConstraint(condition=~Q(action="sent_back") | ~Q(reason=""), name="batch_send_back_has_reason"),
         ]
 
     def __str__(self) -> str:

@@ -9,10 +9,12 @@ postgres://postgres@127.0.0.1:5432/gatehouse_bench), imports a generated plan of
 port with DEBUG off, signs in one release manager (session cookie, and a personal
 API token for the status endpoint) and requests the review page of the batch in
 progress, its status endpoint (/api/…/status), the plan's roadmap, the plan's metrics
-page (/plans/…/metrics/, its 24 approved batches' metrics computed first) and /healthz/
-in turn from a few client threads. Prints p50/p95 latency, requests/s, the ratios to
-the trivial view, and the status endpoint's, the roadmap's and the metrics page's query
-counts on the 50-batch plan and on a 3-batch one.
+page (/plans/…/metrics/, its 24 approved batches' metrics computed first), the
+stakeholder review page of a batch with an open review session (/…/review/) and
+/healthz/ in turn from a few client threads. Prints p50/p95 latency, requests/s, the
+ratios to the trivial view, and the status endpoint's, the roadmap's, the metrics
+page's and the review session page's query counts on the 50-batch plan and on a
+3-batch one.
 Bounded in count (--requests per URL) and time (--seconds); loopback only.
 """
 
@@ -149,6 +151,33 @@ def status_queries(user, slugs_and_numbers: list[tuple[str, int]]) -> list[int]:
     return counts
 
 
+def open_review(plan, user, number: int) -> str:
+    """Batch ``number`` ready for review with a review open: the plan's checklist, three attendees, half of it
+    confirmed. Returns the review page's path. (Setup only: the batch's state is written, as above.)"""
+    from batches.models import BatchState
+    from reviews.checklist import checklist_import
+    from reviews.services import ReviewError, checklist_items_for, review_attendee_add, review_confirm, review_open
+
+    plan.batches.filter(number=number).update(state=BatchState.READY_FOR_REVIEW)
+    guide = ROOT / "docs" / "PRODUCTION_DEPLOYMENT_GUIDE.md"
+    checklist_import(plan=plan, source=guide.read_bytes(), source_name=guide.name, by=user)
+    batch = plan.batches.get(number=number)
+    session = review_open(batch=batch, by=user)
+    for name in ("Priya Raman", "Sam Ops", "Dana QA"):
+        try:
+            review_attendee_add(session=session, by=user, name=name)
+        except ReviewError:
+            pass  # a re-run: already there
+    seats = list(session.attendees.all())
+    items = checklist_items_for(batch)
+    for n, item in enumerate(items[: len(items) // 2]):
+        try:
+            review_confirm(session=session, item=item, attendee=seats[n % len(seats)], note="bench", by=user)
+        except ReviewError:
+            pass
+    return f"/plans/{plan.slug}/batches/{number}/review/"
+
+
 def session_cookie(user) -> str:
     from django.test import Client
 
@@ -268,6 +297,7 @@ def main() -> None:
     token = api_token(user)
     review_url = f"/plans/{plan.slug}/batches/25/"
     status_url = f"/api/plans/{plan.slug}/batches/25/status"
+    session_url = open_review(plan, user, 26)
     roadmap_url = f"/plans/{plan.slug}/roadmap/"
     metrics_url = f"/plans/{plan.slug}/metrics/"
     urls = {
@@ -275,12 +305,14 @@ def main() -> None:
         "batch status": status_url,
         "roadmap": roadmap_url,
         "metrics page": metrics_url,
+        "review session": session_url,
         "trivial view": "/healthz/",
     }
     small = small_plan(user)
     queries = status_queries(user, [(plan.slug, 25), (small.slug, 2)])
     roadmap_queries = page_queries(user, [roadmap_url, f"/plans/{small.slug}/roadmap/"])
     metrics_queries = page_queries(user, [metrics_url, f"/plans/{small.slug}/metrics/"])
+    session_queries = page_queries(user, [session_url, open_review(small, user, 3)])
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -336,14 +368,19 @@ def main() -> None:
     print(f"metrics page / trivial view (p50): {metrics_ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
     print(f"metrics page / trivial view (p95): {stats['metrics page'][1] / stats['trivial view'][1]:.2f}×")
     print(f"metrics page queries: {metrics_queries[0]} (50 batches), {metrics_queries[1]} (3 batches)")
+    session_ratio = stats["review session"][0] / stats["trivial view"][0]
+    print(f"review session / trivial view (p50): {session_ratio:.2f}× (target ≤ {TARGET_RATIO:.0f}×)")
+    print(f"review session queries: {session_queries[0]} (batch 26 of 50), {session_queries[1]} (batch 3 of 3)")
     if (
         ratio > TARGET_RATIO
         or status_ratio > TARGET_RATIO
         or roadmap_ratio > TARGET_RATIO
         or metrics_ratio > TARGET_RATIO
+        or session_ratio > TARGET_RATIO
         or queries[0] != queries[1]
         or roadmap_queries[0] != roadmap_queries[1]
         or metrics_queries[0] != metrics_queries[1]
+        or session_queries[0] != session_queries[1]
     ):
         print("OVER TARGET")
 

@@ -12,11 +12,14 @@ Nothing here writes a computed state: PRs are linked with ``planned_pr_link``,
 the simulated providers report results and deliver signed webhooks to the
 webhook view (Render and Sentry changes are read by a sync), people tick with
 ``signoff_record`` and upload with ``evidence_add``, and batches move with
-``start``/``mark_ready``/``approve``.
+``start``/``mark_ready``; batch 1 is approved by its stakeholder review (the
+release checklist from ``docs/PRODUCTION_DEPLOYMENT_GUIDE.md`` confirmed by
+two attendees, approved with one follow-up).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from batches.models import Batch, Gate, GateKind, Plan
@@ -35,6 +38,16 @@ from demo.simulator import (
     changed_files,
 )
 from portal.roles import Actor
+from reviews.checklist import checklist_import
+from reviews.models import Decision, ReleaseChecklist
+from reviews.services import (
+    FollowUpInput,
+    checklist_items_for,
+    review_attendee_add,
+    review_confirm,
+    review_decide,
+    review_open,
+)
 from signoffs.evidence import evidence_add
 from signoffs.models import SignOff
 from signoffs.services import signoff_record
@@ -43,6 +56,12 @@ from signoffs.services import signoff_record
 CI_CHECKS = {1: "pytest", 2: "smoke-tests", 3: "frontend-tests", 4: "ci/unit-and-snapshot"}
 # Plan PR #n is pull request 100 + n of the demo repository.
 GITHUB_NUMBER_OFFSET = 100
+# The release checklist the plan's stakeholder checkpoint names, seeded so a newcomer can run a review.
+CHECKLIST_NAME = "PRODUCTION_DEPLOYMENT_GUIDE.md"
+STAKEHOLDER_NAME = "Priya Raman (product owner)"
+FOLLOW_UP = FollowUpInput(
+    "Re-run the Sentry check once Sentry's API is back, and lift nothing until it is green", "demo-ops"
+)
 SENTRY_WAIVER = (
     "Sentry's API is down (HTTP 503) during the review. I checked the Sentry dashboard by hand at the review: "
     "no new errors since the deploy."
@@ -66,6 +85,7 @@ def plan_is_untouched(plan: Plan) -> bool:
 def demo_seed(*, plan: Plan, simulator: Simulator, release_manager, engineer, ops) -> list[str]:
     """Drive ``plan`` to the demo's mid-flight state; returns what was done, one line per batch."""
     plan_configure_for_demo(plan, by=release_manager)
+    checklist_seed(plan, by=release_manager)
     batches = {b.number: b for b in plan.batches.order_by("number")}
     if not {1, 2} <= batches.keys():
         raise SeedError("The demo needs a plan with at least two batches.")
@@ -95,6 +115,34 @@ def plan_configure_for_demo(plan: Plan, *, by: Actor) -> None:
     )
     gates = Gate.objects.filter(batch__plan=plan, kind=GateKind.CI).select_related("batch")
     gate_check_names_configure(plan=plan, check_names={g.pk: CI_CHECKS.get(g.batch.number, "ci") for g in gates})
+
+
+def checklist_seed(plan: Plan, *, by: Actor) -> None:
+    """Import the default release checklist, as a release manager does on the plan's checklist page."""
+    if ReleaseChecklist.objects.filter(plan=plan).exists():
+        return
+    path = settings.BASE_DIR / "docs" / CHECKLIST_NAME
+    if path.exists():
+        checklist_import(plan=plan, source=path.read_bytes(), source_name=CHECKLIST_NAME, by=by)
+
+
+def _review_and_approve(batch: Batch, release_manager, engineer, ops) -> None:
+    """The end-of-batch review: the engineer and the product owner confirm the checklist; approved, one follow-up."""
+    session = review_open(batch=batch, by=release_manager)
+    engineer_seat = review_attendee_add(session=session, by=release_manager, user=engineer)
+    review_attendee_add(session=session, by=release_manager, user=ops)
+    owner_seat = review_attendee_add(session=session, by=release_manager, name=STAKEHOLDER_NAME)
+    for index, item in enumerate(checklist_items_for(batch)):
+        seat = engineer_seat if index % 2 == 0 else owner_seat
+        note = (
+            "Shown on the projector: Sentry's API was down, the dashboard checked by hand, no new errors."
+            if "Sentry" in item.text
+            else "Shown on the projector and agreed."
+        )
+        review_confirm(session=session, item=item, attendee=seat, note=note, by=release_manager)
+    review_decide(
+        session=session, decision=Decision.APPROVED_WITH_FOLLOW_UPS, by=release_manager, follow_ups=[FOLLOW_UP]
+    )
 
 
 def _link(batch: Batch, simulator: Simulator) -> list[tuple[int, list[str]]]:
@@ -150,8 +198,8 @@ def _seed_batch_1(batch: Batch, simulator: Simulator, release_manager, engineer,
             )
     batch.refresh_from_db()
     batch.mark_ready(by=release_manager)
-    batch.approve(by=release_manager)
-    return f"Batch {batch.number}: approved (Sentry gate waived during an outage)."
+    _review_and_approve(batch, release_manager, engineer, ops)
+    return f"Batch {batch.number}: approved by its review, one follow-up (Sentry gate waived during an outage)."
 
 
 def _seed_batch_2(batch: Batch, simulator: Simulator, release_manager) -> str:

@@ -30,6 +30,7 @@ from batches.models import (
     PlannedPR,
 )
 from portal.roles import AnyUser, Role, user_can, user_roles
+from reviews.models import ReviewSession
 from signoffs.itemstate import ItemState, item_state
 from signoffs.models import ChecklistItem, Evidence, SignOff
 from signoffs.services import tick_refusal
@@ -48,7 +49,17 @@ def permissions_for(user: AnyUser) -> dict[str, bool]:
         "manage_lockouts": user_can(user, "manage_lockouts"),
         "waive": user_can(user, "waive_gate"),
         "configure": user_can(user, "configure_plan"),
+        "run_review": user_can(user, "run_review"),
+        "edit_checklist": user_can(user, "edit_checklist"),
+        "post_summary": user_can(user, "post_summary"),
     }
+
+
+def open_review_batch_ids(batch_ids: list[int]) -> set[int]:
+    """Which of these batches have a review session open (one query)."""
+    return set(
+        ReviewSession.objects.filter(batch_id__in=batch_ids, decision__isnull=True).values_list("batch_id", flat=True)
+    )
 
 
 # -- gate tallies and verdicts ---------------------------------------------------
@@ -165,7 +176,7 @@ def batch_blockers(batch: Batch) -> list[str]:
 class Move:
     """The release manager's next lifecycle button: enabled, or disabled with the reasons it would be refused."""
 
-    name: str  # start / ready / approve
+    name: str  # start / ready / review
     label: str
     url: str
     refusals: list[str]
@@ -180,8 +191,11 @@ class Move:
         return self.name == "start" and bool(self.refusals)
 
 
-def batch_move(batch: Batch) -> Move | None:
-    """The lifecycle move a batch in this state offers (None once approved)."""
+def batch_move(batch: Batch, *, review_open: bool = False) -> Move | None:
+    """The lifecycle move a batch in this state offers (None once approved).
+
+    ``review_open``: a review session of the batch is open (the move continues it).
+    """
     kwargs = {"slug": batch.plan.slug, "number": batch.number}
     if batch.state == BatchState.PLANNED:
         return Move(
@@ -195,11 +209,13 @@ def batch_move(batch: Batch) -> Move | None:
             "ready", "Mark ready for review", reverse("pages:batch-ready", kwargs=kwargs), batch.ready_blockers()
         )
     if batch.state == BatchState.READY_FOR_REVIEW:
+        # Approval is the review's decision: the move opens the review (or goes back to the open one).
+        # It is never disabled: a review may also send the batch back.
         return Move(
-            "approve",
-            f"Approve Batch {batch.number}",
-            reverse("pages:batch-approve", kwargs=kwargs),
-            batch.approve_blockers(),
+            "review",
+            "Continue review" if review_open else "Open review",
+            reverse("pages:review-open", kwargs=kwargs),
+            [],
         )
     return None
 
@@ -225,13 +241,11 @@ def next_action(batch: Batch, user: AnyUser, move: Move | None, checklist: list[
             text = {
                 "start": "Start this batch.",
                 "ready": "Mark it ready for review.",
-                "approve": "Hold the review and approve it.",
+                "review": "Hold the review: confirm the release checklist with the attendees and decide.",
             }[move.name]
             return NextAction(text, move.label, move.url)
         if move.name == "start":
             return NextAction("Wait for the previous batch, or start this one with a written override.")
-        if move.name == "approve":
-            return NextAction("A gate no longer passes since the batch was marked ready: chase it before approving.")
         return NextAction("Chase the outstanding gates.")
     if state == BatchState.READY_FOR_REVIEW and Role.STAKEHOLDER in roles:
         return NextAction("Review it: open presenting mode.")
@@ -372,6 +386,8 @@ def plan_summaries(plan: Plan, user: AnyUser) -> list[BatchSummary]:
         overrides.setdefault(event.batch_id, []).append(event)
         if event.related_batch_id:
             overrides.setdefault(event.related_batch_id, []).append(event)
+    ready = [b.pk for b in batches if b.state == BatchState.READY_FOR_REVIEW]
+    reviewing = open_review_batch_ids(ready) if ready else set()
     previous = None
     summaries = []
     for batch in batches:
@@ -384,7 +400,7 @@ def plan_summaries(plan: Plan, user: AnyUser) -> list[BatchSummary]:
             if gate.kind == GateKind.MANUAL
             for item in gate.items.all()
         ]
-        move = batch_move(batch)
+        move = batch_move(batch, review_open=batch.pk in reviewing)
         summaries.append(
             BatchSummary(
                 batch,
@@ -485,7 +501,8 @@ def board_for(batch: Batch, user: AnyUser) -> BatchBoard:
         items = [item_row(item, batch) for item in gate.items.all()]
         gates.append(GateRow(gate=gate, bucket=gate_bucket(gate), scope_prs=prs_of_gate.get(gate.pk, []), items=items))
     tally = gate_tally(row.gate for row in gates)
-    move = batch_move(batch)
+    reviewing = batch.state == BatchState.READY_FOR_REVIEW and bool(open_review_batch_ids([batch.pk]))
+    move = batch_move(batch, review_open=reviewing)
     overrides = list(_overrides().filter(Q(batch=batch) | Q(related_batch=batch)))
     manual = [row for row in gates if row.gate.kind == GateKind.MANUAL]
     return BatchBoard(

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pages.views import account, batches, checklist, files, gates, health, metrics, notifications, plans
+from pages.views import (
+    account,
+    batches,
+    checklist,
+    checklists,
+    files,
+    gates,
+    health,
+    metrics,
+    notifications,
+    plans,
+    reviews,
+)
 
 app_name = "pages"
 
@@ -17,6 +29,9 @@ urlpatterns = [
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
     path("plans/<slug:slug>/roadmap/", plans.plan_roadmap, name="roadmap"),
     path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),
+    path("plans/<slug:slug>/checklist/", checklists.checklist_view, name="checklist"),
+    path("plans/<slug:slug>/checklist/import/", checklists.checklist_import_view, name="checklist-import"),
+    path("plans/<slug:slug>/checklist/edit/", checklists.checklist_edit_view, name="checklist-edit"),
     path("plans/<slug:slug>/notifications/", notifications.plan_notifications, name="plan-notifications"),
     path("plans/<slug:slug>/metrics/", metrics.plan_metrics, name="plan-metrics"),
     path("plans/<slug:slug>/metrics.csv", metrics.plan_metrics_csv, name="plan-metrics-csv"),
@@ -29,7 +44,13 @@ urlpatterns = [
     path(f"{BATCH}present/", batches.batch_present, name="present"),
     path(f"{BATCH}start/", batches.batch_transition, {"move": "start"}, name="batch-start"),
     path(f"{BATCH}ready/", batches.batch_transition, {"move": "ready"}, name="batch-ready"),
-    path(f"{BATCH}approve/", batches.batch_transition, {"move": "approve"}, name="batch-approve"),
+    path(f"{BATCH}review/", reviews.review_page, name="review"),
+    path(f"{BATCH}review/open/", reviews.review_open_view, name="review-open"),
+    path(f"{BATCH}review/attendees/", reviews.review_attendee_view, name="review-attendee"),
+    path(f"{BATCH}review/items/<int:item_pk>/confirm/", reviews.review_confirm_view, name="review-confirm"),
+    path(f"{BATCH}review/decide/", reviews.review_decide_view, name="review-decide"),
+    path(f"{BATCH}summary/", reviews.summary_page, name="summary"),
+    path(f"{BATCH}summary/post/", reviews.summary_post_view, name="summary-post"),
     path(f"{BATCH}prs/<int:pr_number>/link/", batches.pr_link, name="pr-link"),
     path(f"{BATCH}audit.<str:fmt>", files.audit_record, name="audit-record"),
     path("gates/<int:pk>/waive/", gates.gate_waive_view, name="gate-waive"),

@@ -31,6 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "waive_gate": frozenset({Role.RELEASE_MANAGER}),
     "configure_plan": frozenset({Role.RELEASE_MANAGER}),
     "simulate_providers": frozenset({Role.RELEASE_MANAGER}),
+    "run_review": frozenset({Role.RELEASE_MANAGER}),
+    "edit_checklist": frozenset({Role.RELEASE_MANAGER}),
+    "post_summary": frozenset({Role.RELEASE_MANAGER}),
     "recompute_metrics": frozenset({Role.RELEASE_MANAGER}),
     "manage_lockouts": frozenset({Role.RELEASE_MANAGER}),
 }
@@ -46,6 +49,9 @@ ACTION_DESCRIPTIONS = {
     "waive_gate": "waive gates",
     "configure_plan": "change a plan's integrations",
     "simulate_providers": "change the demo's simulated providers",
+    "run_review": "run a batch's review",
+    "edit_checklist": "change a plan's release checklist",
+    "post_summary": "post a batch's summary to GitHub",
     "recompute_metrics": "recompute a plan's metrics",
     "manage_lockouts": "see and clear sign-in lockouts",
 }

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "signoffs",
     "tokens",
     "notifications",
+    "reviews",
     "metrics",
     "demo",
     # Login throttling: failed sign-ins per account and per address (portal/throttle.py).

@@ -14,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractUser
@@ -45,6 +46,45 @@ CSV_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class SectionRow:
+    """One row of a section another app adds: what it is about, what happened, who, when, and the words."""
+
+    subject: str
+    action: str
+    by: str = ""
+    at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RecordSection:
+    """A section of the record that an app above ``signoffs`` owns (the stakeholder review).
+
+    The seam keeps the layers one way: ``signoffs`` renders the section without
+    importing the app that fills it, which registers a loader with
+    :func:`register_record_section` when Django starts.
+    """
+
+    title: str
+    # The Markdown table's header: subject, action, by, at, detail.
+    columns: tuple[str, str, str, str, str]
+    rows: list[SectionRow]
+    empty: str  # what the table says when there are no rows
+    csv_record: str  # the CSV ``record`` column of its rows
+
+
+# Loaders of the extra sections, in the order they are printed. Each takes the
+# batch and must cost a fixed number of queries.
+_SECTION_LOADERS: list[Callable[[Batch], RecordSection]] = []
+
+
+def register_record_section(loader: Callable[[Batch], RecordSection]) -> None:
+    """Add a section to every batch's sign-off record (idempotent: a loader is added once)."""
+    if loader not in _SECTION_LOADERS:
+        _SECTION_LOADERS.append(loader)
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     """One batch with everything its record lists, loaded up front."""
 
@@ -53,6 +93,8 @@ class AuditRecord:
     lifecycle: list[BatchEvent]
     # Gate id -> its waiver events (given, revoked, lifted), oldest first.
     waivers: dict[int, list[GateEvent]]
+    # Sections the apps above add (see register_record_section).
+    sections: list[RecordSection] = field(default_factory=list)
 
     @property
     def gates(self) -> list[Gate]:
@@ -89,7 +131,8 @@ def audit_batch(*, slug: str, number: int) -> AuditRecord:
     events = GateEvent.objects.filter(gate__batch=batch, action__in=WAIVER_ACTIONS).select_related("by")
     for event in events.order_by("created_at", "pk"):
         waivers.setdefault(event.gate_id, []).append(event)
-    return AuditRecord(batch=batch, lifecycle=lifecycle, waivers=waivers)
+    sections = [load(batch) for load in _SECTION_LOADERS]
+    return AuditRecord(batch=batch, lifecycle=lifecycle, waivers=waivers, sections=sections)
 
 
 def _lifecycle_text(batch: Batch, event: BatchEvent) -> str:
@@ -242,6 +285,16 @@ def audit_markdown(record: AuditRecord, *, generated_at: datetime | None = None)
                 )
     if not any_evidence:
         lines.append("| — | — | — | no evidence files | — | — | — | — | — | — |")
+    for section in record.sections:
+        lines += ["", f"## {_md(section.title)}", ""]
+        lines += ["| " + " | ".join(section.columns) + " |", "| --- | --- | --- | --- | --- |"]
+        for entry in section.rows:
+            lines.append(
+                f"| {_md(entry.subject)} | {_md(entry.action)} | {_md(entry.by)} | {_md(_when(entry.at))} "
+                f"| {_md(entry.detail)} |"
+            )
+        if not section.rows:
+            lines.append(f"| — | {_md(section.empty)} | — | — | — |")
     lines.append("")
     return "\n".join(lines)
 
@@ -325,6 +378,16 @@ def audit_csv(record: AuditRecord) -> str:
                     replaces_evidence_id=file.replaces_id or "",
                     replaced_by_evidence_id=replaced_by.get(file.pk, ""),
                 )
+    for section in record.sections:
+        for entry in section.rows:
+            row(
+                record=section.csv_record,
+                item=entry.subject,
+                state_or_action=entry.action,
+                by=entry.by,
+                at=_when(entry.at),
+                detail_or_note=entry.detail,
+            )
     return out.getvalue()
 
 

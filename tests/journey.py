@@ -19,6 +19,8 @@ from batches.models import Batch, Gate, GateKind, Plan
 from batches.plan_settings import gate_check_names_configure, plan_configure
 from batches.pr_linking import planned_pr_link
 from batches.sync import batch_sync
+from reviews.models import Decision
+from reviews.services import checklist_items_for, review_confirm, review_decide, review_open
 from signoffs.evidence import evidence_add
 from signoffs.models import ChecklistItem
 from signoffs.services import signoff_record
@@ -159,12 +161,22 @@ class Journey:
         self.sign_checklist(batch)
 
     def approve(self, batch: Batch) -> Batch:
-        """Start (if planned), pass every gate, mark ready and approve ``batch``."""
+        """Start (if planned), pass every gate, mark ready and approve ``batch`` through its review."""
         batch.refresh_from_db()
         if batch.state == "planned":
             batch.start(by=self.release_manager)
         self.pass_everything(batch)
         batch.mark_ready(by=self.release_manager)
-        batch.approve(by=self.release_manager)
+        self.review(batch)
         batch.refresh_from_db()
         return batch
+
+    def review(self, batch: Batch, *, decision: str = Decision.APPROVED, reason: str = "", follow_ups=()) -> None:
+        """The release manager holds the review alone: opens it, confirms every checklist item, decides."""
+        session = review_open(batch=batch, by=self.release_manager)
+        seat = session.attendees.get()
+        for item in checklist_items_for(batch):
+            review_confirm(
+                session=session, item=item, attendee=seat, note="Checked in the review", by=self.release_manager
+            )
+        review_decide(session=session, decision=decision, by=self.release_manager, reason=reason, follow_ups=follow_ups)

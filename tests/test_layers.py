@@ -21,6 +21,7 @@ PACKAGES = (
     "signoffs",
     "tokens",
     "notifications",
+    "reviews",
     "metrics",
     "pages",
     "api",
@@ -39,14 +40,28 @@ ALLOWED: dict[str, set[str]] = {
     "tokens": {"portal"},
     # Listens to what `batches` announces (batches/signals.py); posts through the Slack client.
     "notifications": {"portal", "providers", "batches"},
+    # The stakeholder review: above the sign-offs it summarises; it posts through the GitHub client. It adds
+    # its section to the sign-off record through signoffs.audit's seam, so `signoffs` never imports it.
+    "reviews": {"portal", "providers", "batches", "signoffs"},
     # Computes delivery metrics from the domain's history and the provider clients; listens to
     # `batches/signals.py` for approvals; its CSV uses the sign-off record's formula-injection guard.
     "metrics": {"portal", "providers", "batches", "signoffs"},
-    "pages": {"portal", "batches", "signoffs", "tokens", "notifications", "metrics"},
+    "pages": {"portal", "batches", "signoffs", "tokens", "notifications", "reviews", "metrics"},
     # Beside `pages`: the same read-models, but no page views, forms or templates (see API_INTO_PAGES).
     "api": {"portal", "batches", "signoffs", "tokens", "pages", "metrics"},
     # The demo drives the whole product through its own actions.
-    "demo": {"portal", "providers", "batches", "signoffs", "tokens", "notifications", "metrics", "pages", "api"},
+    "demo": {
+        "portal",
+        "providers",
+        "batches",
+        "signoffs",
+        "tokens",
+        "notifications",
+        "reviews",
+        "metrics",
+        "pages",
+        "api",
+    },
 }
 # `batches` creates checklist items when it imports a plan: the one place it may reach into `signoffs`.
 BATCHES_INTO_SIGNOFFS = {"batches/plan_import.py"}

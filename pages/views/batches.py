@@ -15,6 +15,7 @@ from pages import readmodels
 from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, back, batch_for, require
 from pages.confirm import confirm_page, confirmed
 from pages.live import live_response
+from pages.review_readmodels import review_board
 
 
 def _review_context(request: HtmxHttpRequest, batch: Batch, **extra) -> dict:
@@ -22,6 +23,7 @@ def _review_context(request: HtmxHttpRequest, batch: Batch, **extra) -> dict:
         "plan": batch.plan,
         "batch": batch,
         "board": readmodels.board_for(batch, request.user),
+        "review": review_board(batch),
         "can": readmodels.permissions_for(request.user),
         **extra,
     }
@@ -42,13 +44,14 @@ def batch_present(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespo
     )
 
 
-TRANSITIONS = {"start": "start", "ready": "mark_ready", "approve": "approve"}
-DONE = {"start": "started", "ready": "marked ready for review", "approve": "approved"}
+# Approval is not here: it is the review's decision (pages/views/reviews.py).
+TRANSITIONS = {"start": "start", "ready": "mark_ready"}
+DONE = {"start": "started", "ready": "marked ready for review"}
 
 
 @require_POST
 def batch_transition(request: HtmxHttpRequest, slug: str, number: int, move: str) -> HttpResponse:
-    """Start, mark ready or approve a batch; a refusal shows the governance rule's sentence.
+    """Start a batch or mark it ready; a refusal shows the governance rule's sentence.
 
     Starting while the cadence says wait needs a written override reason and a
     confirmation; the override is recorded on this batch and its predecessor.

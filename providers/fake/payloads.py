@@ -169,21 +169,23 @@ def github_comparison(status: str, *, ahead_by: int | None = None, behind_by: in
 
 
 def github_comment(repo: str, number: int, *, comment_id: int, body: str, login: str, at: str) -> dict:
-    """An issue comment (``POST /repos/{repo}/issues/{number}/comments``).
+    """An issue comment: ``POST /repos/{repo}/issues/{number}/comments`` answers one, the list answers many.
 
-    RECONSTRUCTED from the documented ``issue-comment`` schema
-    (https://docs.github.com/en/rest/issues/comments), trimmed to its identifying fields:
-    the shared examples have no comment payload.
+    From ``github/issues_create_comment.DERIVED.json`` (GitHub's documented
+    ``issue-comment`` schema and its example; the shared examples have no comment
+    payload), with the identifying fields changed.
     """
-    return {
-        "id": comment_id,
-        "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
-        "issue_url": f"https://api.github.com/repos/{repo}/issues/{number}",
-        "body": body,
-        "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
-        "created_at": at,
-        "updated_at": at,
-    }
+    comment = example("github/issues_create_comment.DERIVED.json")
+    comment["id"] = comment_id
+    comment["node_id"] = f"IC_fake{comment_id}"
+    comment["url"] = f"https://api.github.com/repos/{repo}/issues/comments/{comment_id}"
+    comment["html_url"] = f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}"
+    comment["issue_url"] = f"https://api.github.com/repos/{repo}/issues/{number}"
+    comment["body"] = body
+    comment["user"]["login"] = login
+    comment["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
+    comment["created_at"] = comment["updated_at"] = at
+    return comment
 
 
 # -- Render ------------------------------------------------------------------------

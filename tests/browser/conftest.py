@@ -82,3 +82,6 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+from tests.reviews.conftest import checklist, ready_batch  # noqa: E402, F401

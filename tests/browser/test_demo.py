@@ -12,6 +12,7 @@ from PIL import Image
 
 from batches.models import Batch, BatchState
 from demo.simulator import demo_world, simulated_providers, world_path
+from tests.browser.review_steps import approve_in_review
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PLAN = "/plans/batch-plan-2025-10/"
@@ -76,8 +77,7 @@ def test_batch_2_goes_from_seeded_to_approved_in_the_browser(page, live_server, 
 
     log_in(page, live_server, "demo-release-manager", batch_2)
     page.get_by_role("button", name="Mark ready for review").click()
-    page.get_by_role("button", name="Approve").first.click()
-    page.locator("#lifecycle .badge--approved").wait_for()
+    approve_in_review(page)  # the seeded release checklist, confirmed in the review
 
     page.goto(f"{live_server.url}{PLAN}")
     page.get_by_role("button", name="Start Batch 3").click()

@@ -14,6 +14,7 @@ from batches.models import Batch, BatchState, GateKind
 from batches.sync import active_batches, batches_sync
 from providers.fake import FakeProviders
 from providers.fake.webhooks import check_run_completed, deliver_github_webhook, pull_request_event
+from tests.browser.review_steps import approve_in_review
 from tests.conftest import SAMPLE_PLAN
 from tests.factories import PASSWORD
 
@@ -154,11 +155,10 @@ def test_batch_1_goes_from_import_to_approval_and_batch_2_can_start(
     page.locator(f"#item-{item.pk}").get_by_role("button", name="Tick", exact=True).click()
     page.locator(f"#item-{item.pk}-status .item__who").get_by_text("Ticked", exact=True).wait_for()
 
-    # -- the release manager marks it ready and approves it; batch 2 can start -------------------------
+    # -- the release manager marks it ready and the review approves it; batch 2 can start ------------
     log_in(page, live_server, release_manager, f"{PLAN}batches/1/")
     page.get_by_role("button", name="Mark ready for review").click()
-    page.get_by_role("button", name="Approve Batch 1").click()
-    page.locator("#lifecycle .badge--approved").wait_for()
+    approve_in_review(page)  # the review's decision approves it
     page.goto(f"{live_server.url}{PLAN}batches/2/")
     page.get_by_role("button", name="Start Batch 2").click()
     page.locator("#lifecycle .badge--in_progress").wait_for()

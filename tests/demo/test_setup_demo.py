@@ -105,6 +105,16 @@ def test_seeds_the_plan_mid_flight_through_the_products_own_actions_once(setting
     assert (sentry.state, sentry.status) == (GateState.STALE, GateState.WAIVED)
     assert "Sentry's API is down" in sentry.waiver_reason
     assert all(g.state == GateState.PASSING for g in one.gates.exclude(kind=GateKind.OBSERVABILITY))
+    # ...and approved by its stakeholder review: the seeded release checklist confirmed by two attendees,
+    # one follow-up with its owner.
+    from reviews.models import ReleaseCheckItem, ReviewSession
+
+    assert ReleaseCheckItem.objects.filter(checklist__plan=one.plan, retired=False).count() == 8
+    [review] = ReviewSession.objects.filter(batch=one)
+    assert review.decision.decision == "approved_follow_ups"
+    assert {c.attendee.name for c in review.confirmations.all()} == {"demo-engineer", "Priya Raman (product owner)"}
+    assert review.confirmations.count() == 8
+    assert [f.owner for f in review.decision.follow_ups.all()] == ["demo-ops"]
     # Its approval computed its metrics from the simulated providers: Sentry was down, so no escapes.
     metrics = BatchMetrics.objects.get(batch=one)
     assert [p["number"] for p in metrics.prs] == [1, 2]

@@ -13,4 +13,5 @@ from tests.batches.conftest import (  # noqa: F401
     providers,
     small_plan,
 )
+from tests.reviews.conftest import checklist, ready_batch  # noqa: F401
 from tests.signoffs.conftest import audited_batch, evidence_item, item  # noqa: F401

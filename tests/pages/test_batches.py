@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -85,9 +87,18 @@ def test_htmx_poll_returns_only_status_regions_then_204_until_something_changes(
     assert "1 passing" in changed.content.decode()
 
 
-def test_presenting_mode_stops_polling_once_approved(journey):
+def test_presenting_mode_shows_the_approval_then_stops_polling(journey):
     journey.approve(journey.batch(1))
-    assert client_for(journey.release_manager).get(page_urls()["present"], **HTMX).status_code == 286
+    client = client_for(journey.release_manager)
+    # A projector that still shows the open review gets the decision first...
+    final = client.get(page_urls()["present"], {"v": "what-it-showed-before"}, **HTMX)
+    assert final.status_code == 200
+    assert "Decision: Approved" in final.content.decode()
+    version = re.search(r"&quot;v&quot;: &quot;(\w+)&quot;|\"v\": \"(\w+)\"", final.content.decode())
+    assert version is not None
+    # ...and once it shows it, polling stops.
+    shown = version.group(1) or version.group(2)
+    assert client.get(page_urls()["present"], {"v": shown}, **HTMX).status_code == 286
 
 
 # -- query counts do not grow with the plan ----------------------------------------------
@@ -147,20 +158,29 @@ def test_htmx_move_returns_the_lifecycle_partial(sample_plan, release_manager):
     assert sample_plan.batches.get(number=1).state == BatchState.IN_PROGRESS
 
 
-def test_mark_ready_and_approve(journey):
+def test_mark_ready_then_the_move_is_the_review(journey):
     sample_plan, release_manager = journey.plan, journey.release_manager
     client = client_for(release_manager)
     client.post(move_url("start"))
     journey.pass_everything(journey.batch(1))
     client.post(move_url("ready"))
     assert sample_plan.batches.get(number=1).state == BatchState.READY_FOR_REVIEW
-    client.post(move_url("approve"))
-    batch = sample_plan.batches.get(number=1)
-    assert batch.state == BatchState.APPROVED
-    assert batch.approved_by == release_manager
+    html = page_text(client.get(page_urls()["batch"]))
+    # No bare "Approve" any more: approval is the review's decision.
+    assert ">Open review</button>" in html
+    assert "Approve Batch 1" not in html
+    review_open = reverse("pages:review-open", kwargs={"slug": SLUG, "number": 1})
+    assert client.post(review_open)["Location"] == reverse("pages:review", kwargs={"slug": SLUG, "number": 1})
+    assert ">Continue review</button>" in page_text(client.get(page_urls()["batch"]))
+    assert sample_plan.batches.get(number=1).state == BatchState.READY_FOR_REVIEW
 
 
-@pytest.mark.parametrize("move", ["start", "ready", "approve"])
+def test_the_bare_approve_url_is_gone(sample_plan, release_manager):
+    url = f"/plans/{SLUG}/batches/1/approve/"
+    assert client_for(release_manager).post(url).status_code == 404
+
+
+@pytest.mark.parametrize("move", ["start", "ready"])
 @pytest.mark.parametrize("persona", ["engineer", "ops", "stakeholder", "outsider"])
 def test_only_release_managers_move_batches(request, sample_plan, move, persona):
     response = client_for(request.getfixturevalue(persona)).post(move_url(move))
@@ -169,7 +189,7 @@ def test_only_release_managers_move_batches(request, sample_plan, move, persona)
     assert sample_plan.batches.get(number=1).state == BatchState.PLANNED
 
 
-@pytest.mark.parametrize("move", ["start", "ready", "approve"])
+@pytest.mark.parametrize("move", ["start", "ready"])
 def test_moves_need_login_post_and_csrf(sample_plan, release_manager, move):
     url = move_url(move)
     assert client_for().post(url)["Location"].startswith(reverse("login"))
@@ -280,17 +300,23 @@ def test_mark_ready_is_disabled_until_every_gate_passes(journey):
     assert "Next for you:</span> Mark it ready for review." in html
 
 
-def test_approve_is_disabled_when_a_gate_turned_after_ready(journey):
+def test_approve_is_disabled_in_the_review_when_a_gate_turned_after_ready(journey):
     batch = journey.batch(1)
     batch.start(by=journey.release_manager)
     journey.pass_everything(batch)
     batch.mark_ready(by=journey.release_manager)
     journey.report(batch, ci="failure")
     journey.sync(batch)
-    html = page_text(client_for(journey.release_manager).get(page_urls()["batch"]))
+    client = client_for(journey.release_manager)
+    html = page_text(client.get(page_urls()["batch"]))
     assert "Ready for review, but a gate turned" in html
-    assert 'disabled aria-describedby="move-refusal">Approve Batch 1</button>' in html
     assert "is failing." in html
+    client.post(reverse("pages:review-open", kwargs={"slug": SLUG, "number": 1}))
+    review = page_text(client.get(reverse("pages:review", kwargs={"slug": SLUG, "number": 1})))
+    assert 'value="approved" disabled aria-describedby="decision-approved-refusal" required>' in review
+    assert "Batch 1 cannot be approved now. CI gate" in review
+    # Sending back stays possible.
+    assert 'value="sent_back" required>' in review
 
 
 def test_ticks_are_disabled_with_the_reason(journey):

@@ -18,6 +18,8 @@ from demo.seed import SeedError, demo_seed, plan_is_untouched
 from demo.simulator import demo_providers_wanted, demo_world, simulated_providers, world_path
 from portal.roles import Role
 from providers.fake import WorldError
+from reviews.checklist import ChecklistError
+from reviews.services import ReviewError
 from signoffs.evidence import EvidenceRejected
 from signoffs.services import SignOffError
 
@@ -29,6 +31,8 @@ SEED_REFUSALS = (
     SignOffError,
     EvidenceRejected,
     SeedError,
+    ChecklistError,
+    ReviewError,
     WorldError,
 )
 
