@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0006_critical_paths_and_milestones'),
+        ('batches', '0007_webhook_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
