@@ -9,7 +9,9 @@ postgres://postgres@127.0.0.1:5432/gatehouse_bench), imports a generated plan of
 port with DEBUG off, signs in one release manager (session cookie, and a personal
 API token for the status endpoint) and requests the review page of the batch in
 progress, its status endpoint (/api/…/status) and /healthz/ in turn from a few
-client threads. Prints p50/p95 latency, requests/s, the ratios to the trivial view,
+client threads. /healthz/ is the trivial view the issue measures against: public,
+no database, the cost of the middleware alone; so the ratios are the pages' own cost.
+Prints p50/p95 latency, requests/s, the ratios to the trivial view,
 and the status endpoint's query count on the 50-batch plan and on a 3-batch one.
 Bounded in count (--requests per URL) and time (--seconds); loopback only.
 """

@@ -13,6 +13,7 @@ BATCH = "plans/<slug:slug>/batches/<int:number>/"
 urlpatterns = [
     path("", plans.home, name="home"),
     path("healthz/", health.healthz, name="healthz"),
+    path("readyz/", health.readyz, name="readyz"),
     path("import/", plans.plan_import_page, name="plan-import"),
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
     path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),

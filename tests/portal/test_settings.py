@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,28 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = _manage("check", DEBUG="false", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def _database_setting(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_CONN_MAX_AGE")}
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "d = settings.DATABASES['default']; print(json.dumps([d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_postgresql_connections_are_kept_and_checked_by_default(tmp_path):
+    # No connection is opened here: the settings are only read.
+    assert _database_setting(DATABASE_URL="postgres://u@db.invalid:5432/g") == [600, True]
+    assert _database_setting(DATABASE_URL="postgres://u@db.invalid:5432/g", DATABASE_CONN_MAX_AGE="0") == [0, True]
+    assert _database_setting(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3") == [0, True]
