@@ -182,10 +182,13 @@ def plan_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def plan_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    plan = plan_for(request, slug)
-    context = {
-        "plan": plan,
-        "summaries": readmodels.plan_summaries(plan, request.user),
-        "can": readmodels.permissions_for(request.user),
-    }
-    return live_response(request, "pages/plan.html", context)
+    require(request, "view")
+
+    def context(plan: Plan) -> dict:
+        return {
+            "plan": plan,
+            "summaries": readmodels.plan_summaries(plan, request.user),
+            "can": readmodels.permissions_for(request.user),
+        }
+
+    return live_response(request, "pages/plan.html", slug=slug, context=context)
