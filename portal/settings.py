@@ -191,6 +191,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
 }
 
+# Open pages poll every second; polls within this many milliseconds share one reading of
+# their plan's version (pages/live.py), so 200 open pages cost a few queries a second.
+LIVE_VERSION_CACHE_MS = env_int("LIVE_VERSION_CACHE_MS", 250, minimum=0)
+
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.batches.conftest import (  # noqa: F401
     _fast_password_hashing,
     ai_gate,
@@ -14,3 +16,10 @@ from tests.batches.conftest import (  # noqa: F401
     small_plan,
 )
 from tests.signoffs.conftest import audited_batch, evidence_item, item  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _fresh_live_versions(settings):
+    # Polls in a test follow each other within milliseconds: read the version afresh each
+    # time (the shared reading is tested on its own in test_live.py).
+    settings.LIVE_VERSION_CACHE_MS = 0

@@ -6,6 +6,8 @@ and the version must move; a poll that finds it unchanged renders nothing.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -186,7 +188,11 @@ def test_the_page_carries_its_version_so_the_first_poll_is_a_204(sample_plan, st
 
 
 @pytest.mark.parametrize("page", ["plan", "batch"])
-def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(small_plan, big_plan, engineer, page):
+@pytest.mark.parametrize("shared_ms", [0, 60_000])
+def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
+    small_plan, big_plan, engineer, page, settings, shared_ms
+):
+    settings.LIVE_VERSION_CACHE_MS = shared_ms
     client = client_for(engineer)
     counts = []
     for plan in (small_plan, big_plan):
@@ -200,7 +206,28 @@ def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url, {"v": current}, **HTMX).status_code == 204
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 4  # session, user, their role, the version
+    # Session, user, their role and the version; while a shared reading is fresh, not even the version.
+    assert counts[0] == counts[1] == (4 if shared_ms == 0 else 3)
+
+
+def test_polls_share_a_fresh_reading_of_the_version_then_see_the_change(sample_plan, engineer, settings):
+    settings.LIVE_VERSION_CACHE_MS = 60_000
+    client = client_for(engineer)
+    url = page_urls()["batch"]
+    seen = version()
+    assert client.get(url, {"v": seen}, **HTMX).status_code == 204
+    item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=False).first()
+    signoff_record(item=item, user=engineer, action="note", note="a change")
+    # Within the reading's age the poll still answers from it...
+    assert client.get(url, {"v": seen}, **HTMX).status_code == 204
+    # ...and once it is older than LIVE_VERSION_CACHE_MS, the next poll reads the version again.
+    settings.LIVE_VERSION_CACHE_MS = 1
+    time.sleep(0.01)
+    changed = client.get(url, {"v": seen}, **HTMX)
+    assert changed.status_code == 200
+    assert "a change" in changed.content.decode()
+    # A full page always reads the version afresh.
+    assert version() in client.get(url).content.decode()
 
 
 def test_a_poll_for_a_missing_batch_is_a_404(sample_plan, stakeholder):
