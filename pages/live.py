@@ -32,16 +32,23 @@ from django.core.cache import cache
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.safestring import SafeString, mark_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from batches.models import Batch, BatchEvent, BatchState, Gate, GateEvent, Plan, PlannedPR
 from pages.access import HtmxHttpRequest
+from portal.roles import user_roles
 from signoffs.models import Evidence, SignOff
 
 POLL_SECONDS = 1
+# Rendered live regions are cached per version and role set, with this in place of the
+# viewer's CSRF token (swapped in on the way out), so every viewer with the same roles
+# shares one render of an unchanged plan.
+CSRF_PLACEHOLDER = "gatehouse-csrf-placeholder-7f3a"
 
 
 @dataclass(frozen=True)
@@ -146,10 +153,11 @@ def live_response(
     response: HttpResponse
     if not request.htmx:
         state = live_state(slug=slug, number=number)
-        response = render(
-            request, template, {**context(state.plan), "version": state.version, "poll_seconds": POLL_SECONDS}
-        )
-        return _uncached(response)
+        page = {**context(state.plan), "version": state.version, "poll_seconds": POLL_SECONDS}
+        if "live_html" in page:
+            # The template shows its live region from here when it is already rendered.
+            page["live_html"] = live_html(request, template, page, slug=slug, number=number, version=state.version)
+        return _uncached(render(request, template, page))
     version, batch_state = polled_state(slug=slug, number=number)
     if stop_when_approved and batch_state == BatchState.APPROVED:
         # A final state (an approved batch): tell htmx to stop polling.
@@ -158,7 +166,7 @@ def live_response(
         response = HttpResponse(status=204)
     else:
         plan = get_object_or_404(Plan, slug=slug)
-        body = render_to_string(f"{template}#live", {**context(plan), "oob": True}, request=request)
+        body = live_html(request, template, context(plan), slug=slug, number=number, version=version, oob=True)
         poller = render_to_string(
             "includes/poller.html",
             {"version": version, "oob": True, "poll_seconds": POLL_SECONDS},
@@ -166,6 +174,34 @@ def live_response(
         )
         response = HttpResponse(body + poller)
     return _uncached(response)
+
+
+def live_html(
+    request: HtmxHttpRequest,
+    template: str,
+    context: dict,
+    *,
+    slug: str,
+    number: int | None,
+    version: str,
+    oob: bool = False,
+) -> SafeString:
+    """The template's ``live`` partial, rendered once per version and role set.
+
+    What a live region shows depends on the data (the version) and the viewer's
+    roles (their buttons, "next for you"), nothing else of the viewer; the CSRF
+    token in its forms is the viewer's own, put in after the cache. Context values
+    that are callables are only called when the region is really rendered.
+    """
+    roles = ",".join(sorted(user_roles(request.user)))
+    key = f"gatehouse:live-html:{template}:{slug}:{number}:{version}:{roles}:{int(oob)}"
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(
+            f"{template}#live", {**context, "oob": oob, "csrf_token": CSRF_PLACEHOLDER}, request=request
+        )
+        cache.set(key, html, timeout=300)
+    return mark_safe(html.replace(CSRF_PLACEHOLDER, get_token(request)))  # noqa: S308 (our own render)
 
 
 def _uncached(response: HttpResponse) -> HttpResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -187,8 +188,10 @@ def plan_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     def context(plan: Plan) -> dict:
         return {
             "plan": plan,
-            "summaries": readmodels.plan_summaries(plan, request.user),
+            # Called only when the live region is rendered, not when its render is cached.
+            "summaries": functools.cache(lambda: readmodels.plan_summaries(plan, request.user)),
             "can": readmodels.permissions_for(request.user),
+            "live_html": "",
         }
 
     return live_response(request, "pages/plan.html", slug=slug, context=context)

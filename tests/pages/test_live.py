@@ -6,6 +6,7 @@ and the version must move; a poll that finds it unchanged renders nothing.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -16,11 +17,12 @@ from django.urls import reverse
 from batches.models import BatchState, Gate, GateKind, GateState
 from batches.plan_import import plan_import
 from batches.pr_linking import planned_pr_link
-from pages.live import LIVE_SOURCES, POLL_SECONDS, live_state
+from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, live_state
 from providers.fake.webhooks import check_run_completed, webhook_delivery
 from signoffs.evidence import evidence_add
 from signoffs.models import ChecklistItem
 from signoffs.services import signoff_record
+from tests.factories import UserFactory
 from tests.journey import CI_CHECK, REPO, github_number, head_sha, screenshot
 from tests.pages.helpers import HTMX, SLUG, client_for, page_urls
 
@@ -258,3 +260,48 @@ def test_an_approved_batch_stops_presenting_mode_polls_without_rendering(journey
     assert response.status_code == 286
     assert journey.batch(1).state == BatchState.APPROVED
     assert response.templates == []
+
+
+# -- rendered live regions, cached per version and role set ------------------------------
+
+
+def test_an_unchanged_overview_is_rendered_once_per_role_set(sample_plan, release_manager, django_assert_num_queries):
+    url = page_urls()["plan"]
+    first = client_for(release_manager)
+    assert "Next for you" in first.get(url).content.decode()
+    other = client_for(UserFactory(username="rhea", role="release_manager"))
+    with django_assert_num_queries(4):  # session, user, roles, version: no summaries
+        html = other.get(url).content.decode()
+    assert html.count('class="card batch-card"') == sample_plan.batches.count()
+
+
+def test_each_viewer_gets_their_own_csrf_token_in_a_cached_region(sample_plan, release_manager):
+    url = page_urls()["plan"]
+    viewers = []
+    for name in ("rm-one", "rm-two"):  # the second is served the first one's render
+        client = client_for(UserFactory(username=name, role="release_manager"), csrf=True)
+        region = client.get(url).content.decode().split('id="batch-list"', 1)[1]
+        assert CSRF_PLACEHOLDER not in region
+        form = re.search(r'<form method="post" action="([^"]+)" class="inline">', region)[1]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', region)[1]
+        viewers.append((client, form, token))
+    assert viewers[0][2] != viewers[1][2]
+    for client, form, token in viewers:
+        # Each token passes the CSRF check (a refusal would be a 403): start batch 1.
+        response = client.post(form, {"csrfmiddlewaretoken": token, "next": url})
+        assert response.status_code == 302, response.status_code
+
+
+def test_roles_see_their_own_cached_region(sample_plan, release_manager, stakeholder):
+    url = page_urls()["plan"]
+    assert "Start this batch." in client_for(release_manager).get(url).content.decode()
+    assert "Start this batch." not in client_for(stakeholder).get(url).content.decode()
+
+
+def test_a_change_renders_the_region_again(sample_plan, engineer, release_manager):
+    url = page_urls()["plan"]
+    client = client_for(release_manager)
+    assert "Start this batch." in client.get(url).content.decode()
+    sample_plan.batches.get(number=1).start(by=release_manager)
+    html = client.get(url).content.decode()
+    assert "Start this batch." not in html.split('id="batch-2"')[0]
