@@ -22,6 +22,7 @@ actions to check the version moves.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
@@ -106,8 +107,49 @@ def live_state(*, slug: str, number: int | None = None) -> LiveState:
     if plan is None or (number is not None and batch_state is None):
         raise Http404("No such plan or batch.")
     values = (plan.updated_at, *(getattr(plan, name) for name in subqueries))
-    digest = hashlib.blake2b(repr(values).encode(), digest_size=8).hexdigest()
-    return LiveState(plan=plan, version=digest, batch_state=batch_state)
+    return LiveState(plan=plan, version=_digest(values), batch_state=batch_state)
+
+
+def _digest(values: tuple) -> str:
+    return hashlib.blake2b(repr(values).encode(), digest_size=8).hexdigest()
+
+
+# Placeholders in the compiled query. Not a negative number: the ORM knows a positive
+# integer field cannot equal one and compiles the subquery away to NULL.
+_SLUG, _NUMBER = "\x00gatehouse-live-slug", 2_100_000_007
+
+
+@functools.cache
+def _compiled(vendor: str, with_batch: bool) -> tuple:
+    """The version query compiled once per process: building its 17 subqueries costs ~20 ms of CPU."""
+    subqueries = _subqueries()
+    query = Plan.objects.filter(slug=_SLUG).annotate(**subqueries)
+    if with_batch:
+        query = query.annotate(
+            batch_state=Subquery(Batch.objects.filter(plan=OuterRef("pk"), number=_NUMBER).values("state"))
+        )
+    names = ["updated_at", *subqueries, *(["batch_state"] if with_batch else [])]
+    compiler = query.values_list(*names).query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    # The same converters the ORM applies, so the digest matches live_state's.
+    converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
+    return compiler, sql, tuple(params), converters
+
+
+def _read_version(*, slug: str, number: int | None) -> tuple[str, str | None]:
+    compiler, sql, params, converters = _compiled(connection.vendor, number is not None)
+    bound = [slug if p == _SLUG else number if p == _NUMBER else p for p in params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, bound)
+        rows = cursor.fetchall()
+    if converters:
+        rows = list(compiler.apply_converters(rows, converters))
+    if not rows or (number is not None and rows[0][-1] is None):
+        raise Http404("No such plan or batch.")
+    row = tuple(rows[0])
+    if number is None:
+        return _digest(row), None
+    return _digest(row[:-1]), row[-1]
 
 
 def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | None]:
@@ -125,10 +167,10 @@ def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | No
     cached = cache.get(key) if max_age else None
     if cached and started - cached[0] < max_age:
         return cached[1], cached[2]
-    state = live_state(slug=slug, number=number)
+    version, batch_state = _read_version(slug=slug, number=number)
     if max_age:
-        cache.set(key, (started, state.version, state.batch_state), timeout=60)
-    return state.version, state.batch_state
+        cache.set(key, (started, version, batch_state), timeout=60)
+    return version, batch_state
 
 
 def live_response(
