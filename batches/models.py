@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from batches.signals import batch_marked_ready
+from batches.signals import batch_approved, batch_marked_ready
 from portal.roles import Actor
 
 
@@ -52,6 +52,13 @@ class Plan(models.Model):
     )
     observability_gate_every_batch = models.BooleanField(
         null=True, blank=True, help_text="Every batch needs a Sentry gate (empty: when a Sentry project is set)"
+    )
+    # The plan's AI-assisted review principle: a linked PR changing a file that matches
+    # one of these globs needs an AI review, even where its batch's gates do not name it.
+    critical_paths = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Path globs whose changes need an AI review, e.g. ["backend/app/routers/**", "**/auth/**"]',
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -101,6 +108,9 @@ class Batch(models.Model):
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=300)
     target_pr_count = models.PositiveSmallIntegerField()
+    target_date = models.DateField(
+        null=True, blank=True, help_text="The plan's milestone for this batch, if it gives one"
+    )
     goals = models.JSONField(default=list, blank=True)
     key_tasks = models.JSONField(
         default=list, blank=True, help_text="[{text, pr_numbers, files}] as written in the plan"
@@ -250,7 +260,8 @@ class Batch(models.Model):
                     raise GovernanceError(blockers[0])
                 raise GovernanceError(f"Batch {self.number} cannot be approved now. " + " ".join(blockers))
             self._transition(BatchState.APPROVED, approved_at=timezone.now(), approved_by=by)
-            BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
+            event = BatchEvent.objects.create(batch=self, action=BatchEventAction.APPROVED, by=by)
+            batch_approved.send_robust(sender=Batch, batch=self, event=event)
 
     def _transition(self, new_state: str, **fields) -> None:
         # A conditional update: the row only moves if nobody moved it since we read it.
@@ -278,6 +289,9 @@ class BatchEventAction(models.TextChoices):
     APPROVED = "approved", "Approved"
     GATE_ADDED = "gate_added", "Gate added by the plan settings"
     GATE_REMOVED = "gate_removed", "Gate removed by the plan settings"
+    CRITICAL_GATE_ADDED = "critical_added", "AI-review gate added by the critical-path rule"
+    CRITICAL_GATE_CHANGED = "critical_changed", "Critical-path AI-review gate now covers other PRs"
+    CRITICAL_GATE_REMOVED = "critical_removed", "AI-review gate removed: no PR touches a critical path"
 
 
 class BatchEvent(models.Model):
@@ -380,6 +394,7 @@ _BLOCKING_PHRASES: dict[str, str] = {
 class GateOrigin(models.TextChoices):
     PLAN = "plan", "Named by the plan"
     SETTINGS = "settings", "Required by the plan settings for every batch"
+    CRITICAL_PATH = "critical", "Required by the critical-path rule"
 
 
 class WaiverError(GovernanceError):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
@@ -74,6 +75,8 @@ class ParsedBatch:
     goals: list[str] = field(default_factory=list)
     tasks: list[ParsedTask] = field(default_factory=list)
     gates: list[ParsedGate] = field(default_factory=list)
+    # A milestone: "- **Target date** – 2025-11-14" in the batch's list; None when the plan gives none.
+    target_date: date | None = None
 
     @property
     def pr_numbers(self) -> list[int]:
@@ -95,6 +98,8 @@ class ParsedPlan:
     metrics: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     max_prs_per_batch: int = DEFAULT_PR_CAP
+    # Path globs the AI-review principle names in backticks; empty when it names none.
+    critical_paths: list[str] = field(default_factory=list)
     batches: list[ParsedBatch] = field(default_factory=list)
 
 
@@ -105,6 +110,12 @@ _BATCH_HEADING = re.compile(
 _PR_REF = re.compile(r"\bPRs?\s+#(\d+)((?:\s*(?:,|and|&)\s*#\d+)*)", re.IGNORECASE)
 _HASH_NUMBER = re.compile(r"#(\d+)")
 _PR_CAP = re.compile(r"(?:<=|≤|at most|no more than)\s*(\d+)\s+(?:deployable\s+)?PRs?", re.IGNORECASE)
+# The principle that asks for an AI review of critical paths ("AI-Assisted Review", "Claude review"…).
+_AI_REVIEW_PRINCIPLE = re.compile(
+    r"\b(?:AI|Claude)\b[\w\s-]{0,40}\breview|\breview\b[\w\s-]{0,40}\b(?:AI|Claude)\b", re.I
+)
+# A path or glob in backticks: a slash, a dot or a star, and no spaces ("render.yaml", "**/auth/**").
+_PATH_GLOB = re.compile(r"^[\w.*?\[\]{}\-]+(?:/[\w.*?\[\]{}\-]*)*$")
 _FILE_LIKE = re.compile(r"^[\w.\-]+(?:/[\w.\-{}]+)*/?$")
 _LABELLED = re.compile(r"^\s*(?P<name>[^:]{1,40}):\s*(?P<rest>.*)$", re.DOTALL)
 
@@ -132,6 +143,8 @@ _SECTION_NAMES = (
     (re.compile(r"^next\s+steps?$", re.I), "next_steps"),
 )
 _BATCH_PARTS = ("goals", "key tasks", "readiness gates")
+_MILESTONE_NAMES = re.compile(r"^(?:target\s+date|milestone|due(?:\s+date)?|deadline)$", re.I)
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _EVIDENCE_WORDS = re.compile(r"\bscreenshots?\b|\bscreen captures?\b|\bevidence\b", re.I)
 
 
@@ -282,6 +295,20 @@ def _parse_gate(text: str, inline: SyntaxTreeNode, line: int, batch_prs: list[in
     return gate
 
 
+def _milestone(text: str, line: int) -> date:
+    """The date a batch's "Target date" bullet gives, written YYYY-MM-DD."""
+    text = re.sub(r"^\s*[–—:-]\s*", "", text)
+    found = _ISO_DATE.search(text)
+    if not found:
+        raise PlanFormatError(
+            f"a target date is written YYYY-MM-DD, e.g. 2025-11-14; found “{text.strip()[:40]}”", line
+        )
+    try:
+        return date(int(found[1]), int(found[2]), int(found[3]))
+    except ValueError:
+        raise PlanFormatError(f"{found[0]} is not a date", line) from None
+
+
 def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedBatch:
     line = _line(heading)
     title_text = _heading_name(heading)
@@ -293,6 +320,7 @@ def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedB
     sections: dict[str, tuple[SyntaxTreeNode, int]] = {}
     # A part may also be a sub-heading (“#### Readiness Gates”) whose list follows it.
     part_heading: tuple[str, int] | None = None
+    milestone: date | None = None
     for node in body:
         if node.type == "heading":
             name = _heading_name(node).lower()
@@ -312,6 +340,8 @@ def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedB
             sublist = _item_sublist(item)
             if strong and sublist is not None:
                 sections[strong.strip().rstrip(":").lower()] = (sublist, _line(item))
+            elif strong and inline is not None and _MILESTONE_NAMES.match(strong.strip().rstrip(":")):
+                milestone = _milestone(_inline_text(inline)[len(strong) :], _line(item))
 
     goals = [text for text, _, _ in _list_texts(sections["goals"][0])] if "goals" in sections else []
     tasks = []
@@ -325,6 +355,7 @@ def _parse_batch(heading: SyntaxTreeNode, body: list[SyntaxTreeNode]) -> ParsedB
         line=line,
         goals=goals,
         tasks=tasks,
+        target_date=milestone,
     )
     target = match.group("target")
     batch.target_pr_count = int(target) if target else len(batch.pr_numbers)
@@ -412,6 +443,14 @@ def parse_plan(source: bytes | str) -> ParsedPlan:
                     for text, inline, _ in _list_texts(node):
                         principle_title, principle_text = _split_emphasis(text, inline)
                         plan.principles.append({"title": principle_title, "text": principle_text})
+                        if _AI_REVIEW_PRINCIPLE.search(text):
+                            plan.critical_paths.extend(
+                                span
+                                for span in _code_spans(inline)
+                                if _PATH_GLOB.match(span)
+                                and any(c in span for c in "/.*")
+                                and span not in plan.critical_paths
+                            )
                         cap = _PR_CAP.search(principle_text)
                         if cap:
                             plan.max_prs_per_batch = int(cap.group(1))

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from batches.critical_paths import critical_path_gates_sync
 from batches.models import Batch, BatchState, Gate, GateKind, GateOrigin, GateScope, GateState, Plan, PlannedPR
 from batches.plan_format import ParsedBatch, ParsedGate, ParsedPlan, PlanFormatError, parse_plan
 from batches.plan_settings import NOT_CHECKED_YET, implicit_gates_sync
@@ -106,6 +107,7 @@ def _wanted(pb: ParsedBatch) -> _WantedBatch:
         fields={
             "title": pb.title,
             "target_pr_count": pb.target_pr_count,
+            "target_date": pb.target_date,
             "goals": pb.goals,
             "key_tasks": [{"text": t.text, "pr_numbers": t.pr_numbers, "files": t.files} for t in pb.tasks],
         },
@@ -178,6 +180,8 @@ class _PlanWriter:
             "metrics": self.parsed.metrics,
             "next_steps": self.parsed.next_steps,
             "max_prs_per_batch": self.parsed.max_prs_per_batch,
+            # Where the plan names no paths, the release managers' list (plan settings) stays.
+            **({"critical_paths": self.parsed.critical_paths} if self.parsed.critical_paths else {}),
             "source_name": self.source_name,
             "source_sha256": self.digest,
             "imported_at": timezone.now(),
@@ -191,6 +195,9 @@ class _PlanWriter:
         self._write_gate_prs(batches, wanted, gates, prs)
         self._write_items(batches, wanted, gates, existing_items)
         implicit_gates_sync(plan=plan, by=self.by)
+        if plan.critical_paths:
+            # The plan's own AI-review gates may now cover (or no longer cover) a critical PR.
+            critical_path_gates_sync(plan=plan, by=self.by)
         return ImportSummary(
             plan=plan,
             created=created,
@@ -240,6 +247,8 @@ class _PlanWriter:
                 for label, before, after in (
                     ("its title", batch.title, want.fields["title"]),
                     ("its target PR count", batch.target_pr_count, want.fields["target_pr_count"]),
+                    # A milestone may be added to an approved batch, never moved: the roadmap compares against it.
+                    ("its target date", batch.target_date, want.fields["target_date"] if batch.target_date else None),
                     ("its goals", batch.goals, want.fields["goals"]),
                     ("its key tasks", batch.key_tasks, want.fields["key_tasks"]),
                     ("its planned PRs", prs_of.get(batch.pk, {}), want.prs),
@@ -268,7 +277,9 @@ class _PlanWriter:
                 changed_batches.append(batch)
         Batch.objects.bulk_create(new_batches)
         if changed_batches:
-            Batch.objects.bulk_update(changed_batches, ["title", "target_pr_count", "goals", "key_tasks"])
+            Batch.objects.bulk_update(
+                changed_batches, ["title", "target_pr_count", "target_date", "goals", "key_tasks"]
+            )
         return {b.number: b for b in self.plan.batches.all()}
 
     def _write_prs(self, batches, wanted, existing_prs) -> dict[tuple[int, int], PlannedPR]:

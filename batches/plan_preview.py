@@ -16,6 +16,7 @@ the rows it wrote are gone when it returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import transaction
 from django.db.models import Prefetch
@@ -44,6 +45,7 @@ class PreviewBatch:
     number: int
     title: str
     target_pr_count: int
+    target_date: date | None
     prs: list[PreviewPR]
     gates: list[PreviewGate]
     ai_review_scope: str
@@ -80,7 +82,8 @@ class PlanPreview:
         lines.extend(f"Resets: {sentence}" for sentence in self.resets)
         lines.extend(f"Amends: {sentence}" for sentence in self.amended)
         for batch in self.batches:
-            lines.append(f"Batch {batch.number} – {batch.title} (target {batch.target_pr_count} PRs)")
+            due = f", due {batch.target_date:%Y-%m-%d}" if batch.target_date else ""
+            lines.append(f"Batch {batch.number} – {batch.title} (target {batch.target_pr_count} PRs{due})")
             lines.extend(f"  PR #{pr.number}: {pr.task}" for pr in batch.prs)
             for gate in batch.gates:
                 lines.append(f"  {gate.kind_label}: {gate.label}{' (plan settings)' if gate.from_settings else ''}")
@@ -107,6 +110,7 @@ def _preview_batch(batch: Batch) -> PreviewBatch:
         number=batch.number,
         title=batch.title,
         target_pr_count=batch.target_pr_count,
+        target_date=batch.target_date,
         prs=[PreviewPR(number=pr.number, task=pr.task) for pr in batch.prs.all()],
         gates=[
             PreviewGate(

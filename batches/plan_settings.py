@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from batches.critical_paths import critical_path_gates_sync
 from batches.models import (
     Batch,
     BatchEvent,
@@ -50,6 +51,7 @@ INTEGRATION_FIELDS = (
     "sentry_environment",
     "deploy_gate_every_batch",
     "observability_gate_every_batch",
+    "critical_paths",
 )
 
 
@@ -128,6 +130,8 @@ def plan_configure(*, plan: Plan, by: Actor | None, values: dict[str, Any]) -> l
             setattr(locked, name, value)
         locked.save(update_fields=[*values, "updated_at"])
         changes = implicit_gates_sync(plan=locked, by=by)
+        if "critical_paths" in values:
+            changes += critical_path_gates_sync(plan=locked, by=by)
     for name, value in values.items():
         setattr(plan, name, value)
     return changes

@@ -25,3 +25,7 @@ batch_marked_ready = Signal()
 # ``by`` (the User who decided, or None), ``key`` (str, unique per decision: the same key is only ever
 # announced once) and ``note`` (str, may be empty).
 review_decision_recorded = Signal()
+
+# ``Batch.approve`` approved a batch. Arguments: ``batch`` (Batch) and ``event`` (the BatchEvent just created).
+# ``metrics`` listens, and computes the batch's metrics once the approval commits.
+batch_approved = Signal()

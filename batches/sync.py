@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from batches.critical_paths import critical_path_gates_sync
 from batches.gates import PR_DRIVEN_KINDS, Providers, gate_evaluate, gate_store_error, pr_repository, scope_prs
 from batches.models import Batch, BatchState, Gate, GateKind, GateScope, PlannedPR
 from providers.http import ProviderError, RateLimited
@@ -107,7 +108,10 @@ def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
     if pull.head_sha != pr.head_sha or pr.head_committed_at is None:
         # Commits are immutable, so this is asked once per new head.
         values["head_committed_at"] = github.get_commit(repo, pull.head_sha).committed_at
-    if pull.merged_at and (not pr.changed_files or pull.merged_at != pr.merged_at):
+    # The files change with pushes (a new head) and with the merge; the critical-path rule
+    # reads them on open PRs, the docs gate on merged ones. Asked again only then, so an
+    # idle pass does not ask at all (linking a PR clears its head, so linking asks).
+    if pull.head_sha != pr.head_sha or pull.merged_at != pr.merged_at:
         files = github.list_pull_files(repo, number)
         values["changed_files"] = [f.filename for f in files]
     changed = [name for name, value in values.items() if getattr(pr, name) != value]
@@ -156,6 +160,7 @@ def batch_sync(
             if pr.github_number and pr_repository(pr) and (wanted is None or pr.pk in wanted)
         ]
         pr_error: ProviderError | None = None
+        files_changed = False
         if prs and settings.GITHUB_TOKEN:
             for pr in prs:
                 try:
@@ -165,10 +170,18 @@ def batch_sync(
                     report.errors.append(exc)
                     logger.warning("Could not read PR #%s of batch %s: %s", pr.number, batch.pk, exc)
                     break
+                files_changed = files_changed or "changed_files" in fields
                 if fields:
                     report.changes.append(
                         f"{batch.plan.slug} batch {batch.number} PR #{pr.number}: {', '.join(fields)}"
                     )
+
+        if files_changed and batch.state != BatchState.APPROVED:
+            # A PR's files changed (it was linked, or pushed to): the critical-path rule may add
+            # (or drop) an AI-review gate, which the evaluation below then reads at once.
+            report.changes += [
+                f"{batch.plan.slug} {change}" for change in critical_path_gates_sync(plan=batch.plan, batches=[batch])
+            ]
 
         gates = batch.gates.exclude(kind=GateKind.MANUAL).select_related("batch__plan").prefetch_related("prs")
         if wanted is not None:

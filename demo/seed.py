@@ -89,6 +89,8 @@ def plan_configure_for_demo(plan: Plan, *, by: Actor) -> None:
             "sentry_organization": SENTRY_ORGANIZATION,
             "sentry_project": SENTRY_PROJECT,
             "sentry_environment": SENTRY_ENVIRONMENT,
+            # The sample plan's AI-review principle names areas, not paths: a release manager writes them.
+            "critical_paths": ["backend/app/routers/**", "render.yaml", "**/auth/**"],
         },
     )
     gates = Gate.objects.filter(batch__plan=plan, kind=GateKind.CI).select_related("batch")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from batches.critical_paths import CriticalPathError, clean_globs
 from batches.models import Plan
 
 AUTOMATIC, ON, OFF = "auto", "on", "off"
@@ -52,6 +53,13 @@ class PlanSettingsForm(forms.Form):
     observability_gate_every_batch = forms.ChoiceField(
         label="Sentry “no new errors” gate on every batch", choices=EVERY_BATCH_CHOICES, widget=forms.RadioSelect
     )
+    critical_paths = forms.CharField(
+        label="Critical paths",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One path glob per line, e.g. backend/app/routers/**, render.yaml, **/auth/**",
+    )
 
     @classmethod
     def for_plan(cls, plan: Plan, data: Any = None) -> PlanSettingsForm:
@@ -66,6 +74,7 @@ class PlanSettingsForm(forms.Form):
             "sentry_environment": plan.sentry_environment,
             "deploy_gate_every_batch": _tri_choice(plan.deploy_gate_every_batch),
             "observability_gate_every_batch": _tri_choice(plan.observability_gate_every_batch),
+            "critical_paths": "\n".join(plan.critical_paths or []),
         }
         return cls(data=data, initial=initial)
 
@@ -83,6 +92,12 @@ class PlanSettingsForm(forms.Form):
         if bad:
             raise forms.ValidationError(f"“{bad[0]}” is not a Render service id (they look like srv-abc123).")
         return list(dict.fromkeys(ids))
+
+    def clean_critical_paths(self) -> list[str]:
+        try:
+            return clean_globs(self.cleaned_data["critical_paths"].splitlines())
+        except CriticalPathError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         super().clean()

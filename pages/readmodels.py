@@ -9,12 +9,14 @@ so the page says what will happen before the click.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from batches.models import (
     Batch,
@@ -500,3 +502,168 @@ def board_for(batch: Batch, user: AnyUser) -> BatchBoard:
         action=next_action(batch, user, move, [item for row in manual for item in row.items]),
         overrides=overrides,
     )
+
+
+# -- roadmap -------------------------------------------------------------------------
+
+
+@dataclass
+class RoadmapRow:
+    """A batch on the roadmap: where the plan puts it, when it really started, got ready and was approved."""
+
+    batch: Batch
+    planned_position: int
+    actual_position: int | None  # the order batches really started in; None until it starts
+    override: BatchEvent | None
+    # The timeline bar, in percent of the span from the first start to now: in progress, then in review.
+    bar_offset: float = 0.0
+    work_width: float = 0.0
+    review_width: float = 0.0
+
+    @property
+    def review_offset(self) -> float:
+        return self.bar_offset + self.work_width
+
+    @property
+    def target_date(self) -> date | None:
+        return self.batch.target_date
+
+    @property
+    def days_late(self) -> int:
+        """Days past the plan's milestone: when approved, or today while it is not. 0 when on time or none."""
+        if self.batch.target_date is None:
+            return 0
+        done = timezone.localdate(self.batch.approved_at) if self.batch.approved_at else timezone.localdate()
+        return max((done - self.batch.target_date).days, 0)
+
+    @property
+    def out_of_order(self) -> bool:
+        return self.actual_position is not None and self.actual_position != self.planned_position
+
+
+@dataclass
+class Roadmap:
+    plan: Plan
+    rows: list[RoadmapRow]
+    first_start: datetime | None  # where the timeline begins
+
+    @property
+    def has_milestones(self) -> bool:
+        return any(row.target_date for row in self.rows)
+
+    @property
+    def in_planned_order(self) -> bool:
+        return not any(row.out_of_order for row in self.rows)
+
+    @property
+    def ai_review_principle(self) -> dict | None:
+        """The principle the critical-path rule comes from."""
+        return next(
+            (p for p in self.plan.principles or [] if "review" in f"{p.get('title', '')} {p.get('text', '')}".lower()),
+            None,
+        )
+
+
+def _percent(part: float, whole: float) -> float:
+    return round(100 * part / whole, 2) if whole > 0 else 0.0
+
+
+def plan_roadmap(plan: Plan) -> Roadmap:
+    """Every batch of ``plan`` in planned order with its actual dates: two queries, whatever the plan's size."""
+    # Goals and tasks are JSON the roadmap never shows: not decoding them is most of a 50-batch page's ORM time.
+    batches = list(plan.batches.order_by("number").defer("goals", "key_tasks"))
+    overrides = {
+        e.batch_id: e
+        for e in BatchEvent.objects.filter(batch__plan=plan, action=BatchEventAction.STARTED_WITH_OVERRIDE).order_by(
+            "created_at"
+        )
+    }
+    started = sorted((b for b in batches if b.started_at), key=lambda b: (b.started_at, b.number))
+    actual = {b.pk: position for position, b in enumerate(started, start=1)}
+    now = timezone.now()
+    first = started[0].started_at if started else None
+    span = (now - first).total_seconds() if first else 0.0
+    rows = []
+    for position, batch in enumerate(batches, start=1):
+        batch.plan = plan
+        row = RoadmapRow(batch, position, actual.get(batch.pk), overrides.get(batch.pk))
+        if first and batch.started_at:
+            ready = batch.ready_at or batch.approved_at
+            end = batch.approved_at or now
+            row.bar_offset = _percent((batch.started_at - first).total_seconds(), span)
+            row.work_width = max(_percent(((ready or end) - batch.started_at).total_seconds(), span), 0.5)
+            row.review_width = _percent((end - ready).total_seconds(), span) if ready else 0.0
+        rows.append(row)
+    return Roadmap(plan=plan, rows=rows, first_start=first)
+
+
+# -- home: where each plan stands ------------------------------------------------------
+
+
+@dataclass
+class PlanStatus:
+    """The home page's line for a plan: its current batch, and whether it is ready, blocked or in review."""
+
+    plan: Plan
+    batch: Batch | None  # None: every batch approved (or none planned)
+    tone: str  # good / warn / bad / neutral
+    headline: str
+    blockers: list[str] = field(default_factory=list)
+
+
+def _current_batch_ids(rows: list[tuple[int, int, str]]) -> tuple[int | None, int | None]:
+    """(current, its predecessor) among one plan's (pk, number, state) in order.
+
+    The current batch is the first started one not yet approved, else the first planned one.
+    """
+    started = [r for r in rows if r[2] in (BatchState.IN_PROGRESS, BatchState.READY_FOR_REVIEW)]
+    planned = [r for r in rows if r[2] == BatchState.PLANNED]
+    candidates = started or planned
+    if not candidates:
+        return None, None
+    current = candidates[0]
+    earlier = [r for r in rows if r[1] < current[1]]
+    return current[0], earlier[-1][0] if earlier else None
+
+
+def plan_status(plan: Plan, batch: Batch | None) -> PlanStatus:
+    """What the current batch waits for, from the rule its next move applies (``batch_move``)."""
+    if batch is None:
+        return PlanStatus(plan, None, "good", "Every batch approved")
+    move = batch_move(batch)
+    refusals = move.refusals if move else []
+    label = f"Batch {batch.number}"
+    if batch.state == BatchState.PLANNED:
+        if refusals:
+            return PlanStatus(plan, batch, "warn", f"{label} blocked: it cannot start yet", refusals)
+        return PlanStatus(plan, batch, "neutral", f"{label} ready to start")
+    if batch.state == BatchState.IN_PROGRESS:
+        if refusals:
+            return PlanStatus(plan, batch, "bad", f"{label} in progress, blocked", refusals)
+        return PlanStatus(plan, batch, "good", f"{label} ready: every gate passing or waived")
+    if refusals:
+        return PlanStatus(plan, batch, "bad", f"{label} in review, blocked: a gate turned", refusals)
+    return PlanStatus(plan, batch, "good", f"{label} in review")
+
+
+def home_statuses(plans: Sequence[Plan]) -> list[PlanStatus]:
+    """Each plan's status: three queries whatever the number of plans and batches.
+
+    Only the current batch and its predecessor (the cadence reads its gates) are loaded with their gates.
+    """
+    rows: dict[int, list[tuple[int, int, str]]] = {}
+    batch_rows = Batch.objects.filter(plan__in=plans).order_by("plan_id", "number")
+    for pk, plan_id, number, state in batch_rows.values_list("pk", "plan_id", "number", "state"):
+        rows.setdefault(plan_id, []).append((pk, number, state))
+    wanted = {plan.pk: _current_batch_ids(rows.get(plan.pk, [])) for plan in plans}
+    ids = [pk for pair in wanted.values() for pk in pair if pk is not None]
+    loaded = {b.pk: b for b in Batch.objects.filter(pk__in=ids).prefetch_related("gates")}
+    statuses = []
+    for plan in plans:
+        current_id, previous_id = wanted[plan.pk]
+        batch = loaded.get(current_id) if current_id else None
+        if batch is not None:
+            batch.plan = plan
+            batch._previous_batch = loaded.get(previous_id) if previous_id else None
+        statuses.append(plan_status(plan, batch))
+    return statuses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pages.views import account, batches, checklist, files, gates, health, notifications, plans
+from pages.views import account, batches, checklist, files, gates, health, metrics, notifications, plans
 
 app_name = "pages"
 
@@ -16,8 +16,12 @@ urlpatterns = [
     path("readyz/", health.readyz, name="readyz"),
     path("import/", plans.plan_import_page, name="plan-import"),
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
+    path("plans/<slug:slug>/roadmap/", plans.plan_roadmap, name="roadmap"),
     path("plans/<slug:slug>/settings/", plans.plan_settings, name="plan-settings"),
     path("plans/<slug:slug>/notifications/", notifications.plan_notifications, name="plan-notifications"),
+    path("plans/<slug:slug>/metrics/", metrics.plan_metrics, name="plan-metrics"),
+    path("plans/<slug:slug>/metrics.csv", metrics.plan_metrics_csv, name="plan-metrics-csv"),
+    path("plans/<slug:slug>/metrics/recompute/", metrics.plan_metrics_recompute_view, name="plan-metrics-recompute"),
     path("account/tokens/", account.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path(BATCH, batches.batch_review, name="batch"),

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "waive_gate": frozenset({Role.RELEASE_MANAGER}),
     "configure_plan": frozenset({Role.RELEASE_MANAGER}),
     "simulate_providers": frozenset({Role.RELEASE_MANAGER}),
+    "recompute_metrics": frozenset({Role.RELEASE_MANAGER}),
 }
 
 ACTION_DESCRIPTIONS = {
@@ -44,6 +45,7 @@ ACTION_DESCRIPTIONS = {
     "waive_gate": "waive gates",
     "configure_plan": "change a plan's integrations",
     "simulate_providers": "change the demo's simulated providers",
+    "recompute_metrics": "recompute a plan's metrics",
 }
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "signoffs",
     "tokens",
     "notifications",
+    "metrics",
     "demo",
 ]
 
@@ -270,6 +271,8 @@ if not PORTAL_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PORTAL_BASE_URL must start with http:// or https://, not {PORTAL_BASE_URL!r}.")
 # Slack webhooks and email are sent by Celery tasks; a channel that does not answer within this
 # long counts as failing (and is retried with backoff), so it never holds up a worker for long.
+# Escaped defects: Sentry issues first seen within this many days after a batch's deploy.
+METRICS_ESCAPE_WINDOW_DAYS = env_int("METRICS_ESCAPE_WINDOW_DAYS", 7, minimum=1)
 NOTIFICATION_TIMEOUT_SECONDS = env_int("NOTIFICATION_TIMEOUT_SECONDS", 5, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "gatehouse@localhost")
 # Email goes through the SMTP server EMAIL_HOST names (Django's classic defaults: localhost:25, no TLS).
@@ -298,6 +301,8 @@ CELERY_BEAT_SCHEDULE["notifications-periodic"] = {
     "task": "notifications.tasks.notifications_periodic_task",
     "schedule": float(NOTIFICATION_CHECK_INTERVAL_SECONDS),
 }
+# Escape windows still open and metrics a provider error left incomplete are recomputed hourly.
+CELERY_BEAT_SCHEDULE["metrics-periodic"] = {"task": "metrics.tasks.metrics_periodic_task", "schedule": 3600.0}
 # Requests per token per minute on /api/; past it the API answers 429 with Retry-After.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 300, minimum=1)
 

@@ -37,6 +37,7 @@ class PullRequest:
     merge_commit_sha: str
     head_sha: str
     html_url: str
+    created_at: datetime | None = None  # when the PR was opened (kept across a close and reopen)
 
     @classmethod
     def from_json(cls, data: dict) -> PullRequest:
@@ -48,6 +49,7 @@ class PullRequest:
             merge_commit_sha=data.get("merge_commit_sha") or "",
             head_sha=str(data["head"]["sha"]),
             html_url=data.get("html_url") or "",
+            created_at=parse_time(data.get("created_at")),
         )
 
 
@@ -148,6 +150,33 @@ class Review:
             submitted_at=parse_time(data.get("submitted_at")),
             html_url=data.get("html_url") or "",
             body=data.get("body") or "",
+        )
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """A review comment on a line of a pull request's diff, posted as part of review ``review_id``."""
+
+    id: int
+    review_id: int | None
+    user_login: str
+    body: str
+    path: str
+    created_at: datetime | None
+    html_url: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReviewComment:
+        user = data.get("user") or {}
+        review_id = data.get("pull_request_review_id")
+        return cls(
+            id=int(data["id"]),
+            review_id=int(review_id) if review_id is not None else None,
+            user_login=user.get("login") or "",
+            body=data.get("body") or "",
+            path=data.get("path") or "",
+            created_at=parse_time(data.get("created_at")),
+            html_url=data.get("html_url") or "",
         )
 
 
@@ -260,6 +289,16 @@ class GitHubClient:
     def list_pull_files(self, repo: str, number: int) -> list[PullRequestFile]:
         path = f"repos/{repo}/pulls/{number}/files"
         return self._list(path, "pull request files", PullRequestFile.from_json, max_pages=30)
+
+    def list_review_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        """Every review comment on the diff of PR ``number`` (each names the review it belongs to)."""
+        path = f"repos/{repo}/pulls/{number}/comments"
+        return self._list(path, "review comments", ReviewComment.from_json, max_pages=30)
+
+    def list_pull_commits(self, repo: str, number: int) -> list[Commit]:
+        """The commits of PR ``number``, oldest first (GitHub lists at most 250)."""
+        path = f"repos/{repo}/pulls/{number}/commits"
+        return self._list(path, "pull request commits", Commit.from_json, max_pages=3)
 
     def get_commit(self, repo: str, sha: str) -> Commit:
         data = self.http.get_json(f"repos/{repo}/commits/{sha}")

@@ -13,6 +13,9 @@ from providers.http import ConditionalStore, HttpClient
 PROVIDER = "Render"
 
 LIVE = "live"
+# A deploy that went live and was later replaced by a newer one reads "deactivated".
+WENT_LIVE = frozenset({LIVE, "deactivated"})
+ROLLBACK = "rollback"
 FAILED = frozenset({"build_failed", "update_failed", "pre_deploy_failed", "canceled"})
 IN_PROGRESS = frozenset({"created", "queued", "build_in_progress", "update_in_progress", "pre_deploy_in_progress"})
 
@@ -24,6 +27,7 @@ class Deploy:
     commit_sha: str  # empty for image deploys
     created_at: datetime | None
     finished_at: datetime | None
+    trigger: str = ""  # new_commit, manual, rollback, … (deploy_enums.json)
 
     @classmethod
     def from_json(cls, item: dict) -> Deploy:
@@ -36,6 +40,7 @@ class Deploy:
             commit_sha=commit.get("id") or "",
             created_at=parse_time(data.get("createdAt")),
             finished_at=parse_time(data.get("finishedAt")),
+            trigger=str(data.get("trigger") or ""),
         )
 
 

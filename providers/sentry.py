@@ -20,6 +20,7 @@ class Issue:
     title: str
     status: str  # resolved, unresolved, ignored
     first_seen: datetime | None
+    last_seen: datetime | None
     permalink: str
     project_slug: str
     count: int
@@ -33,6 +34,7 @@ class Issue:
             title=data.get("title") or "",
             status=str(data["status"]),
             first_seen=parse_time(data.get("firstSeen")),
+            last_seen=parse_time(data.get("lastSeen")),
             permalink=data.get("permalink") or "",
             project_slug=project.get("slug") or "",
             # Sentry sends the event count as a string.
@@ -91,4 +93,31 @@ class SentryClient:
             and (not issue.project_slug or issue.project_slug == project)
             and issue.first_seen is not None
             and issue.first_seen > since
+        ]
+
+    def issues_first_seen_between(
+        self, *, organization: str, project: str, environment: str, start: datetime, end: datetime
+    ) -> list[Issue]:
+        """Every issue of ``project`` (resolved or not) first seen after ``start`` and at or before ``end``.
+
+        Like :meth:`unresolved_issues_since`, the conditions are applied again
+        here, whatever the server made of the search.
+        """
+        params = {
+            "query": (
+                f"firstSeen:>{start.strftime('%Y-%m-%dT%H:%M:%S')} firstSeen:<={end.strftime('%Y-%m-%dT%H:%M:%S')}"
+            ),
+            "environment": environment or None,
+            "statsPeriod": "",
+            "limit": 100,
+        }
+        issues: list[Issue] = []
+        for page in self.http.get_all(f"organizations/{organization}/issues/", params):
+            issues.extend(parse_each(PROVIDER, "issues", page, Issue.from_json))
+        return [
+            issue
+            for issue in issues
+            if (not issue.project_slug or issue.project_slug == project)
+            and issue.first_seen is not None
+            and start < issue.first_seen <= end
         ]

@@ -251,7 +251,7 @@ def audit_markdown(record: AuditRecord, *, generated_at: datetime | None = None)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     """A CSV cell a spreadsheet will not execute (OWASP CSV injection advice)."""
     text = "" if value is None else str(value)
     if text.startswith(_FORMULA_START):
@@ -267,7 +267,7 @@ def audit_csv(record: AuditRecord) -> str:
     writer.writerow(CSV_COLUMNS)
 
     def row(**values: object) -> None:
-        writer.writerow([_cell(values.get(column, "")) for column in CSV_COLUMNS])
+        writer.writerow([csv_cell(values.get(column, "")) for column in CSV_COLUMNS])
 
     for move in record.lifecycle:
         row(

@@ -62,6 +62,11 @@ class Journey:
     ops: object
     # What the fake GitHub reports per planned PR number, kept so a merge does not forget it.
     _runs: dict[int, list[dict]] = field(default_factory=dict)
+    # Per planned PR number, when GitHub says it was opened and merged, and its commits
+    # [(sha, committed_at)] oldest first; unset: the fake's defaults and the merge time below.
+    opened_at: dict[int, str] = field(default_factory=dict)
+    merged_at: dict[int, str] = field(default_factory=dict)
+    commits: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
 
     # -- configuration -------------------------------------------------------------
 
@@ -85,10 +90,18 @@ class Journey:
 
     # -- GitHub ------------------------------------------------------------------------
 
+    def _history(self, pr) -> dict:
+        history: dict = {}
+        if pr.number in self.opened_at:
+            history["created_at"] = self.opened_at[pr.number]
+        if pr.number in self.commits:
+            history["commits"] = self.commits[pr.number]
+        return history
+
     def open_prs(self, batch: Batch) -> None:
         """Every planned PR of ``batch`` exists on the fake GitHub, open, and is linked by its URL."""
         for pr in batch.prs.all():
-            self.fake.github_pr(REPO, github_number(pr), head_sha=head_sha(pr.number))
+            self.fake.github_pr(REPO, github_number(pr), head_sha=head_sha(pr.number), **self._history(pr))
             planned_pr_link(pr=pr, url=f"https://github.com/{REPO}/pull/{github_number(pr)}")
 
     def report(self, batch: Batch, *, ci: str | None = "success", ai: str | None = "success", **run) -> None:
@@ -118,9 +131,10 @@ class Journey:
                 github_number(pr),
                 head_sha=head_sha(pr.number),
                 state="closed",
-                merged_at="2026-01-02T10:00:00Z",
+                merged_at=self.merged_at.get(pr.number, "2026-01-02T10:00:00Z"),
                 merge_commit_sha=merge_sha(pr.number),
                 files=list(pr.files),
+                **self._history(pr),
             )
             self.fake.github_checks(REPO, head_sha(pr.number), [dict(r) for r in self._runs.get(pr.number, [])])
 

@@ -28,8 +28,8 @@ PLAN_MAX_BYTES = 1_048_576
 
 
 def _home_context(request: HtmxHttpRequest) -> dict:
-    plans = Plan.objects.annotate(batch_count=Count("batches")).order_by("title")
-    return {"plans": plans, "can": readmodels.permissions_for(request.user)}
+    plans = list(Plan.objects.annotate(batch_count=Count("batches")).order_by("title"))
+    return {"statuses": readmodels.home_statuses(plans), "can": readmodels.permissions_for(request.user)}
 
 
 @require_GET
@@ -195,3 +195,14 @@ def plan_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         }
 
     return live_response(request, "pages/plan.html", slug=slug, context=context)
+
+
+@require_GET
+def plan_roadmap(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The plan's batches on a timeline, planned order beside the actual sequence, and its principles."""
+    plan = plan_for(request, slug)
+    return render(
+        request,
+        "pages/roadmap.html",
+        {"plan": plan, "roadmap": readmodels.plan_roadmap(plan), "can": readmodels.permissions_for(request.user)},
+    )

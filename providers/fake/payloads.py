@@ -38,10 +38,13 @@ def github_pull(
     merged_at: str | None = None,
     merge_commit_sha: str = "",
     title: str = "",
+    created_at: str | None = None,
 ) -> dict:
     """``GET /repos/{repo}/pulls/{number}``."""
     pull = example("github/pulls_get.json")
     pull["number"] = number
+    if created_at is not None:
+        pull["created_at"] = created_at
     pull["state"] = state
     pull["merged"] = merged_at is not None
     pull["merged_at"] = merged_at
@@ -59,6 +62,36 @@ def github_commit(sha: str, *, committed_at: str) -> dict:
     commit["sha"] = sha
     commit["commit"]["committer"]["date"] = committed_at
     return commit
+
+
+def github_pull_commits(commits: list[tuple[str, str]]) -> list[dict]:
+    """``GET /repos/{repo}/pulls/{number}/commits``: ``commits`` are (sha, committed_at), oldest first."""
+    template = example("github/pulls_list_commits.json")[0]
+    items = []
+    for sha, at in commits:
+        item = copy.deepcopy(template)
+        item["sha"] = sha
+        item["commit"]["author"]["date"] = at
+        item["commit"]["committer"]["date"] = at
+        items.append(item)
+    return items
+
+
+def github_review_comments(comments: list[dict], *, first_id: int = 700) -> list[dict]:
+    """``GET /repos/{repo}/pulls/{number}/comments``; ``comments`` are fields (and ``login``) to change."""
+    template = example("github/pulls_list_review_comments.json")[0]
+    items = []
+    for index, changes in enumerate(comments):
+        changes = dict(changes)
+        comment = copy.deepcopy(template)
+        comment["id"] = changes.pop("id", first_id + index)
+        login = changes.pop("login", None)
+        comment.update(changes)
+        if login:
+            comment["user"]["login"] = login
+            comment["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
+        items.append(comment)
+    return items
 
 
 def github_files(names: list[str]) -> list[dict]:

@@ -227,11 +227,27 @@ class FakeProviders:
         merge_commit_sha: str = "",
         committed_at: str = "2026-01-01T10:00:00Z",
         files: list[str] | None = None,
+        created_at: str = "2026-01-01T09:00:00Z",
+        commits: list[tuple[str, str]] | None = None,
     ) -> None:
+        """The PR, its head commit, files, and (empty) checks, statuses and reviews.
+
+        ``commits``: the PR's commits as (sha, committed_at), oldest first; default its head commit alone.
+        """
         pull = payloads.github_pull(
-            repo, number, head_sha=head_sha, state=state, merged_at=merged_at, merge_commit_sha=merge_commit_sha
+            repo,
+            number,
+            head_sha=head_sha,
+            state=state,
+            merged_at=merged_at,
+            merge_commit_sha=merge_commit_sha,
+            created_at=created_at,
         )
         self.json(f"/github/repos/{repo}/pulls/{number}", pull)
+        self.json(
+            f"/github/repos/{repo}/pulls/{number}/commits",
+            payloads.github_pull_commits(commits or [(head_sha, committed_at)]),
+        )
         self.json(
             f"/github/repos/{repo}/commits/{head_sha}", payloads.github_commit(head_sha, committed_at=committed_at)
         )
@@ -239,6 +255,7 @@ class FakeProviders:
         self.github_checks(repo, head_sha, [])
         self.github_statuses(repo, head_sha, [])
         self.github_reviews(repo, number, [])
+        self.github_review_comments(repo, number, [])
 
     def github_checks(self, repo: str, sha: str, runs: list[dict]) -> None:
         """``runs``: dicts of check-run fields to change, e.g. {"name": "pytest", "conclusion": "failure"}."""
@@ -249,6 +266,10 @@ class FakeProviders:
 
     def github_reviews(self, repo: str, number: int, reviews: list[dict]) -> None:
         self.json(f"/github/repos/{repo}/pulls/{number}/reviews", payloads.github_reviews(reviews))
+
+    def github_review_comments(self, repo: str, number: int, comments: list[dict]) -> None:
+        """``comments``: review-comment fields (and ``login``) to change, e.g. {"pull_request_review_id": 500}."""
+        self.json(f"/github/repos/{repo}/pulls/{number}/comments", payloads.github_review_comments(comments))
 
     def github_compare(self, repo: str, base: str, head: str, status: str) -> None:
         self.json(f"/github/repos/{repo}/compare/{base}...{head}", payloads.github_comparison(status))

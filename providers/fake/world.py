@@ -244,6 +244,8 @@ _GITHUB_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(rf"^/repos/{_REPO}/pulls/(?P<number>\d+)$"), "_get_pull"),
     ("GET", re.compile(rf"^/repos/{_REPO}/pulls/(?P<number>\d+)/files$"), "_get_files"),
     ("GET", re.compile(rf"^/repos/{_REPO}/pulls/(?P<number>\d+)/reviews$"), "_get_reviews"),
+    ("GET", re.compile(rf"^/repos/{_REPO}/pulls/(?P<number>\d+)/comments$"), "_get_review_comments"),
+    ("GET", re.compile(rf"^/repos/{_REPO}/pulls/(?P<number>\d+)/commits$"), "_get_pull_commits"),
     ("GET", re.compile(rf"^/repos/{_REPO}/commits/(?P<ref>[0-9a-f]{{7,40}})$"), "_get_commit"),
     ("GET", re.compile(rf"^/repos/{_REPO}/commits/(?P<ref>[^/]+)/check-runs$"), "_get_check_runs"),
     ("GET", re.compile(rf"^/repos/{_REPO}/commits/(?P<ref>[^/]+)/status$"), "_get_status"),
@@ -621,8 +623,19 @@ class DemoWorld:
             merged_at=pull.merged_at,
             merge_commit_sha=pull.merge_commit_sha,
             title=pull.title,
+            created_at=pull.opened_at,
         )
         return Answer(200, data)
+
+    def _get_review_comments(self, *, repo: str, number: str, **_) -> Answer:
+        # The simulated reviewer writes its verdict in the review, never on a diff line.
+        self.pull(repo, int(number))
+        return Answer(200, payloads.github_review_comments([]))
+
+    def _get_pull_commits(self, *, repo: str, number: str, **_) -> Answer:
+        pull = self.pull(repo, int(number))
+        commits = self._repo(repo).commits
+        return Answer(200, payloads.github_pull_commits([(pull.head_sha, commits.get(pull.head_sha, pull.opened_at))]))
 
     def _get_files(self, *, repo: str, number: str, **_) -> Answer:
         return Answer(200, payloads.github_files(self.pull(repo, int(number)).files))

@@ -148,10 +148,13 @@ def test_signoffs_and_evidence_metadata(journey, as_stakeholder):
     assert shot["file_url"] == f"http://testserver{reverse('pages:evidence-file', kwargs={'pk': stored.pk})}"
 
 
-def test_metrics_give_cycle_time_from_the_lifecycle_and_no_data_as_null(journey, as_stakeholder):
-    journey.approve(journey.batch(1))
+def test_metrics_are_the_stored_metrics_and_no_data_is_null(
+    journey, as_stakeholder, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        journey.approve(journey.batch(1))  # the approval computes and stores batch 1's metrics
     body = as_stakeholder.get(f"/api/plans/{SLUG}/metrics").json()
-    assert body["source"] == "lifecycle"
+    assert body["source"] == "metrics"
     first, second = body["batches"][:2]
     batch = journey.batch(1)
     expected = int((batch.approved_at - batch.started_at).total_seconds())
@@ -162,7 +165,11 @@ def test_metrics_give_cycle_time_from_the_lifecycle_and_no_data_as_null(journey,
         "ready_to_approved_seconds": None,
         "start_to_approved_seconds": None,
     }
-    assert first["escaped_defects"] is None  # no data, never zero
+    # The PRs were read and the bot found nothing: a real zero. No Sentry project: no data, never zero.
+    assert (first["ai_findings_blocking"], first["ai_findings_non_blocking"]) == (0, 0)
+    assert first["escaped_defects"] is None
+    assert second["ai_findings_blocking"] is None
+    assert second["escaped_defects"] is None
 
 
 # -- pagination and query counts ----------------------------------------------------------------------

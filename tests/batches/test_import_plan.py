@@ -479,3 +479,22 @@ def test_dry_run_rolls_everything_back(sample_plan, sample_plan_source, engineer
     )
     assert len(summary.resets) == 1
     assert snapshot() == before
+
+
+BATCH_1_HEADING = b"## Batch 1 \xe2\x80\x93 Backend Reliability & Options Routing (Target: 2 PRs)\n"
+
+
+def _dated(source: bytes, day: str) -> bytes:
+    return source.replace(BATCH_1_HEADING, BATCH_1_HEADING + f"- **Target date** \u2013 {day}\n".encode())
+
+
+def test_a_milestone_may_be_added_to_an_approved_batch_but_never_moved(journey, sample_plan_source):
+    journey.approve(journey.batch(1))
+    plan_import(source=_dated(sample_plan_source, "2025-11-14"), slug=journey.plan.slug)
+    assert str(journey.batch(1).target_date) == "2025-11-14"
+    before = snapshot()
+    for source in (_dated(sample_plan_source, "2025-12-01"), sample_plan_source):
+        with pytest.raises(PlanImportError, match=r"Batch 1 is approved, and the new plan changes its target date\."):
+            plan_import(source=source, slug=journey.plan.slug)
+        assert snapshot() == before
+    assert str(journey.batch(1).target_date) == "2025-11-14"

@@ -206,3 +206,30 @@ def test_no_batches_names_the_line_that_looks_like_one(case):
     with pytest.raises(PlanFormatError) as excinfo:
         parse_plan(text)
     assert str(excinfo.value).startswith(message)
+
+
+def test_a_batch_may_give_a_target_date(sample_text):
+    dated = sample_text.replace(
+        "## Batch 2 – Deployment & Observability Hardening (Target: 3 PRs)\n",
+        "## Batch 2 – Deployment & Observability Hardening (Target: 3 PRs)\n- **Target date** – 2025-11-14\n",
+    )
+    plan = parse_plan(dated)
+    assert [str(b.target_date) if b.target_date else None for b in plan.batches] == [None, "2025-11-14", None, None]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "- **Target date** – mid November",
+            "a target date is written YYYY-MM-DD, e.g. 2025-11-14; found “mid November”",
+        ),
+        ("- **Milestone**: 2025-13-40", "2025-13-40 is not a date"),
+    ],
+)
+def test_a_bad_target_date_names_its_line(sample_text, line, message):
+    heading = "## Batch 2 – Deployment & Observability Hardening (Target: 3 PRs)\n"
+    number = sample_text[: sample_text.index(heading)].count("\n") + 2
+    with pytest.raises(PlanFormatError) as excinfo:
+        parse_plan(sample_text.replace(heading, heading + line + "\n"))
+    assert str(excinfo.value) == f"Line {number}: {message}"

@@ -93,3 +93,13 @@ def test_a_refused_plan_raises_the_import_error(db):
 )
 def test_prs_text(numbers, text):
     assert prs_text(numbers) == text
+
+
+def test_a_batchs_target_date_is_previewed(db):
+    dated = PLAN.replace(
+        "## Batch 2 – Two (Target: 1 PR)\n", "## Batch 2 – Two (Target: 1 PR)\n- **Due**: 2025-11-14\n"
+    )
+    preview = plan_import_preview(source=dated, slug="small", source_name="small.md")
+    assert [str(b.target_date) if b.target_date else None for b in preview.batches] == [None, "2025-11-14"]
+    assert "Batch 2 – Two (target 1 PRs, due 2025-11-14)" in preview.lines()
+    assert snapshot() == {name: [] for name in snapshot()}

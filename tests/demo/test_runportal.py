@@ -131,3 +131,25 @@ def test_the_dev_server_loop_also_runs_the_notifications_pass(monkeypatch):
     thread.join(timeout=20)
     assert not thread.is_alive()
     assert passes == [{}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dev_server_loop_recomputes_due_metrics_once_an_hour(monkeypatch):
+    """In-process there is no beat: the loop's first pass, then one an hour, recomputes the metrics still due."""
+    passes = []
+    monkeypatch.setattr("metrics.services.metrics_periodic", lambda **kwargs: passes.append(kwargs))
+
+    def notifications(**kwargs):
+        if len(loops) == 2:
+            stop.set()
+        loops.append(1)
+
+    loops: list[int] = []
+    monkeypatch.setattr("notifications.services.notifications_periodic", notifications)
+    stop = threading.Event()
+    thread = threading.Thread(target=runportal.sync_loop, args=(stop, 0.01))
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert len(loops) == 3
+    assert passes == [{}]  # three passes in well under an hour: one metrics pass

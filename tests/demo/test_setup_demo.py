@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from batches.models import Batch, BatchState, GateEvent, GateEventAction, GateKind, GateState, WebhookDelivery
 from demo.simulator import WORLD_FILE, running_simulator
+from metrics.models import BatchMetrics
 from signoffs.models import Evidence, SignOff
 
 SLUG = "batch-plan-2025-10"
@@ -104,6 +105,14 @@ def test_seeds_the_plan_mid_flight_through_the_products_own_actions_once(setting
     assert (sentry.state, sentry.status) == (GateState.STALE, GateState.WAIVED)
     assert "Sentry's API is down" in sentry.waiver_reason
     assert all(g.state == GateState.PASSING for g in one.gates.exclude(kind=GateKind.OBSERVABILITY))
+    # Its approval computed its metrics from the simulated providers: Sentry was down, so no escapes.
+    metrics = BatchMetrics.objects.get(batch=one)
+    assert [p["number"] for p in metrics.prs] == [1, 2]
+    assert all(p["cycle_seconds"] is not None for p in metrics.prs)
+    assert metrics.deployed_at is not None
+    assert metrics.lead_time_seconds is not None
+    assert (metrics.escaped_defects, metrics.stale) == (None, True)
+    assert any(note.startswith("Sentry could not be read") for note in metrics.notes)
 
     # Batch 2: every state a newcomer should see, each reached by an evaluation of what the providers said.
     two = {g.kind: g for g in batches[2].gates.all()}

@@ -436,3 +436,25 @@ def test_starting_and_linking_read_the_providers_at_once(journey, django_capture
     assert 'class="badge badge--in_progress">Open</span>' in rm.get(page_urls()["batch"]).content.decode()
     ci.refresh_from_db()
     assert (ci.state, ci.detail.split(";")[0]) == (GateState.FAILING, "PR #1: ci failure")
+
+
+def test_linking_a_pr_that_changes_a_critical_path_shows_its_ai_review_gate(
+    journey, release_manager, django_capture_on_commit_callbacks
+):
+    from batches.plan_settings import plan_configure
+    from tests.journey import REPO, github_number, head_sha
+
+    plan_configure(plan=journey.plan, by=release_manager, values={"critical_paths": ["backend/app/routers/**"]})
+    pr = journey.batch(2).prs.get(number=4)  # the plan asks for no AI review of PR #4
+    journey.fake.github_pr(REPO, github_number(pr), head_sha=head_sha(4), files=["backend/app/routers/x.py"])
+    client = client_for(release_manager)
+    with django_capture_on_commit_callbacks(execute=True):  # linking queues the PR's sync
+        response = client.post(link_url(4, number=2), {"url": f"https://github.com/{REPO}/pull/{github_number(pr)}"})
+    assert response.status_code == 302
+    text = page_text(client.get(reverse("pages:batch", kwargs={"slug": SLUG, "number": 2})))
+    gate = journey.batch(2).gates.get(origin="critical")
+    assert [p.number for p in gate.prs.all()] == [4]
+    row = text[text.index(f'id="gate-{gate.pk}"') :]
+    assert "AI review of the PRs that change a critical path" in row
+    assert "PRs #4" in row
+    assert "Required by the critical-path rule: this PR changes a" in row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 import time
@@ -12,6 +13,7 @@ from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from batches.models import Batch, Gate, GateKind, Plan, PlannedPR
 from batches.plan_settings import plan_configure
@@ -416,6 +418,7 @@ def test_release_manager_saves_settings_and_check_names(client, sample_plan, rel
         ({"render_service_ids": "srv-1, bad id!"}, "is not a Render service id"),
         ({"sentry_project": ""}, "Set both the Sentry organisation and the project"),
         ({"ai_review_timeout_minutes": "0"}, "greater than or equal to 1"),
+        ({"critical_paths": "backend/app/routers/**\nbackend routing"}, "“backend routing” is not a path glob"),
     ],
 )
 def test_bad_input_is_explained_and_nothing_is_saved(client, sample_plan, release_manager, changes, message):
@@ -425,6 +428,18 @@ def test_bad_input_is_explained_and_nothing_is_saved(client, sample_plan, releas
     sample_plan.refresh_from_db()
     assert sample_plan.github_repository == ""
     assert not Gate.objects.filter(batch__plan=sample_plan, kind=GateKind.DEPLOY).exists()
+
+
+def test_release_manager_edits_the_critical_paths(client, sample_plan, release_manager):
+    page = login(client, release_manager).get(settings_url(sample_plan))
+    assert 'name="critical_paths"' in page.content.decode()
+    response = client.post(
+        settings_url(sample_plan), form(sample_plan, critical_paths="backend/app/routers/**\r\n render.yaml \r\n\r\n")
+    )
+    assert response.status_code == 302
+    sample_plan.refresh_from_db()
+    assert sample_plan.critical_paths == ["backend/app/routers/**", "render.yaml"]
+    assert "backend/app/routers/**\nrender.yaml</textarea>" in client.get(settings_url(sample_plan)).content.decode()
 
 
 def test_a_github_url_is_accepted_as_the_repository(client, sample_plan, release_manager):
@@ -466,3 +481,164 @@ def test_the_plan_page_links_settings_for_release_managers_only(client, sample_p
     assert (
         settings_url(sample_plan) not in login(client, stakeholder).get(sample_plan.get_absolute_url()).content.decode()
     )
+
+
+# -- the home page: where each plan stands -------------------------------------------------
+
+
+def _home(user) -> str:
+    return page_text(client_for(user).get(page_urls()["home"]))
+
+
+def test_home_says_the_first_batch_is_ready_to_start(sample_plan, stakeholder):
+    text = _home(stakeholder)
+    assert "Batch 1 ready to start" in text
+    assert f'href="{reverse("pages:roadmap", kwargs={"slug": SLUG})}">Roadmap</a>' in text
+
+
+def test_home_says_what_blocks_the_current_batch_in_the_rules_own_words(journey, stakeholder):
+    batch1 = journey.batch(1)
+    batch1.start(by=journey.release_manager)
+    journey.open_prs(batch1)
+    journey.report(batch1, ci="failure", ai="success")
+    journey.sync(batch1)
+    text = _home(stakeholder)
+    assert "Batch 1 in progress, blocked" in text
+    # The same sentence the readiness rule gives (Gate.blocking_sentence through Batch.ready_blockers).
+    assert "CI gate “pytest backend/tests/test_options_endpoint.py” is failing." in text
+    assert batch1.ready_blockers()[0] in text
+
+
+def test_home_says_when_the_current_batch_is_in_review(journey, stakeholder):
+    batch1 = journey.batch(1)
+    batch1.start(by=journey.release_manager)
+    journey.pass_everything(batch1)
+    assert "Batch 1 ready: every gate passing or waived" in _home(stakeholder)
+    batch1.mark_ready(by=journey.release_manager)
+    assert "Batch 1 in review" in _home(stakeholder)
+    batch1.approve(by=journey.release_manager)
+    # Batch 2 is next, and the cadence lets it start now that batch 1 is approved.
+    assert "Batch 2 ready to start" in _home(stakeholder)
+
+
+def test_home_query_count_does_not_grow_with_plans_and_batches(
+    small_plan, release_manager, django_assert_max_num_queries, request
+):
+    client = client_for(release_manager)
+    one_plan = query_count(client, page_urls()["home"])
+    request.getfixturevalue("big_plan")
+    request.getfixturevalue("sample_plan")
+    with django_assert_max_num_queries(one_plan):
+        text = page_text(client.get(page_urls()["home"]))
+    assert "Batch 25 in progress, blocked" in text  # the big plan's current batch
+    assert "Batch 1 ready to start" in text  # the sample plan's
+
+
+# -- the roadmap -------------------------------------------------------------------------
+
+
+def roadmap_url(slug: str = SLUG) -> str:
+    return reverse("pages:roadmap", kwargs={"slug": slug})
+
+
+def _rows(html: str) -> dict[int, str]:
+    """Each batch's table row, as text."""
+    rows = {}
+    for number in re.findall(r'<tr id="batch-(\d+)"', html):
+        start = html.index(f'<tr id="batch-{number}"')
+        rows[int(number)] = " ".join(re.sub(r"<[^>]+>", " ", html[start : html.index("</tr>", start)]).split())
+    return rows
+
+
+def test_the_plan_page_links_its_roadmap(sample_plan, stakeholder):
+    assert f'href="{roadmap_url()}"' in client_for(stakeholder).get(page_urls()["plan"]).content.decode()
+
+
+def test_roadmap_shows_planned_order_actual_dates_principles_checkpoint_and_next_steps(journey, stakeholder):
+    batch1 = journey.approve(journey.batch(1))
+    batch2 = journey.batch(2)
+    batch2.start(by=journey.release_manager)
+    batch2.refresh_from_db()
+    response = client_for(stakeholder).get(roadmap_url())
+    assert response.status_code == 200
+    html = response.content.decode()
+    rows = _rows(html)
+    assert list(rows) == [1, 2, 3, 4]  # the planned order
+    assert rows[1].startswith("1 Batch 1 – Backend Reliability &amp; Options Routing Approved no target date")
+    day = f"{batch1.started_at:%-d %b %Y}"
+    assert rows[1].endswith(f"{day} {batch1.ready_at:%-d %b %Y} {batch1.approved_at:%-d %b %Y} #1")
+    assert rows[2].endswith(f"{batch2.started_at:%-d %b %Y} — — #2")
+    assert rows[3].endswith("no target date not started — — —")
+    assert "So far the batches started in the planned order." in html
+    text = page_text(response)
+    assert "<strong>AI-Assisted Review</strong> – Require Claude GitHub Actions" in text
+    assert "No critical paths are set yet" in text
+    assert "Hold end-of-batch review using PRODUCTION_DEPLOYMENT_GUIDE.md checklist" in text
+    assert "<li>Socialize this batch plan with engineering + ops leads.</li>" in text
+    assert "cycle time, escaped defects, Claude reviewer findings" in text
+
+
+def test_roadmap_flags_a_batch_started_out_of_the_planned_order(sample_plan, release_manager):
+    batch2 = sample_plan.batches.get(number=2)
+    batch2.start(by=release_manager, override_reason="Ops needs the Sentry fix before the options work")
+    html = client_for(release_manager).get(roadmap_url()).content.decode()
+    rows = _rows(html)
+    assert "#1 (planned #2)" in rows[2]
+    assert "override: “Ops needs the Sentry fix before the options work”" in rows[2]
+    assert "Out of the planned order:" in html
+    assert "Batch 2 started #1 (with an override)." in page_text_of(html)
+
+
+def page_text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_roadmap_shows_the_plans_milestones_and_how_late_a_batch_is(db, sample_plan_source, release_manager):
+    from batches.plan_import import plan_import
+
+    heading = "## Batch 1 – Backend Reliability & Options Routing (Target: 2 PRs)\n".encode()
+    source = sample_plan_source.replace(heading, heading + "- **Target date** – 2020-01-10\n".encode())
+    plan = plan_import(source=source, slug=SLUG).plan
+    plan.batches.get(number=1).start(by=release_manager)
+    response = client_for(release_manager).get(roadmap_url())
+    rows = _rows(response.content.decode())
+    late = (timezone.localdate() - datetime.date(2020, 1, 10)).days
+    assert f"10 Jan 2020 {late} days late so far" in rows[1]
+    assert "no target date" in rows[2]
+    assert "The plan gives no milestone dates" not in response.content.decode()
+
+
+def test_roadmap_shows_the_critical_paths_to_release_managers_with_a_settings_link(sample_plan, release_manager):
+    plan_configure(plan=sample_plan, by=release_manager, values={"critical_paths": ["backend/app/routers/**"]})
+    html = client_for(release_manager).get(roadmap_url()).content.decode()
+    assert "Critical paths: <code>backend/app/routers/**</code>" in html
+    assert f'href="{reverse("pages:plan-settings", kwargs={"slug": SLUG})}">Edit them' in html
+
+
+def test_roadmap_works_without_javascript_and_has_no_inline_script_or_style(journey, stakeholder):
+    journey.approve(journey.batch(1))
+    html = client_for(stakeholder).get(roadmap_url()).content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # a CSP without 'unsafe-inline' is coming
+    main = html[html.index("<main") : html.index("</main>")]
+    assert "style=" not in main
+    assert "hx-" not in main  # a plain page: nothing to swap
+    assert '<table class="roadmap">' in main
+    assert "<caption" in main
+
+
+def test_roadmap_access(sample_plan, client, outsider, stakeholder):
+    response = client.get(roadmap_url())
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert client_for(outsider).get(roadmap_url()).status_code == 403
+    assert client_for(stakeholder).post(roadmap_url()).status_code == 405
+    assert client_for(stakeholder).get(roadmap_url("no-such-plan")).status_code == 404
+
+
+def test_roadmap_query_count_is_constant(small_plan, big_plan, stakeholder, django_assert_max_num_queries):
+    client = client_for(stakeholder)
+    small = query_count(client, roadmap_url(small_plan.slug))
+    with django_assert_max_num_queries(small):
+        response = client.get(roadmap_url(big_plan.slug))
+    assert len(_rows(response.content.decode())) == 50
+    assert small == query_count(client, roadmap_url(big_plan.slug)) <= 6

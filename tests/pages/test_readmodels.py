@@ -17,7 +17,9 @@ from pages.readmodels import (
     board_for,
     gate_bucket,
     gate_tally,
+    home_statuses,
     next_action,
+    plan_roadmap,
     plan_summaries,
 )
 from tests.factories import UserFactory
@@ -123,3 +125,39 @@ def test_the_board_of_a_batch_reads_its_gates_and_items_in_a_fixed_number_of_que
     assert [len(row.items) for row in b.manual_gates] == [2, 2]
     assert b.tally.total == 8
     assert GateState.WAIVED not in {g.status for g in b.gates}
+
+
+# -- the home status and the roadmap --------------------------------------------------
+
+
+def test_the_current_batch_is_the_first_started_one_not_yet_approved(sample_plan, release_manager):
+    sample_plan.batches.get(number=1).start(by=release_manager)
+    sample_plan.batches.get(number=3).start(by=release_manager, override_reason="Front-end team is idle")
+    (status,) = home_statuses([sample_plan])
+    assert status.batch.number == 1
+    assert status.headline == "Batch 1 in progress, blocked"
+    assert status.blockers == sample_plan.batches.get(number=1).ready_blockers()
+
+
+def test_a_plan_whose_batches_are_all_approved_says_so(journey):
+    for number in (1, 2, 3, 4):
+        journey.approve(journey.batch(number))
+    (status,) = home_statuses([journey.plan])
+    assert (status.batch, status.tone, status.headline) == (None, "good", "Every batch approved")
+
+
+def test_the_roadmap_orders_by_plan_and_numbers_the_actual_starts(sample_plan, release_manager):
+    sample_plan.batches.get(number=2).start(by=release_manager, override_reason="Sentry first")
+    sample_plan.batches.get(number=1).start(by=release_manager)
+    roadmap = plan_roadmap(sample_plan)
+    assert [(r.batch.number, r.planned_position, r.actual_position) for r in roadmap.rows] == [
+        (1, 1, 2),
+        (2, 2, 1),
+        (3, 3, None),
+        (4, 4, None),
+    ]
+    assert [r.out_of_order for r in roadmap.rows] == [True, True, False, False]
+    assert roadmap.rows[1].override.reason == "Sentry first"
+    assert not roadmap.in_planned_order
+    assert roadmap.ai_review_principle["title"] == "AI-Assisted Review"
+    assert all(0 <= r.bar_offset <= 100 and r.review_offset <= 100.5 for r in roadmap.rows)

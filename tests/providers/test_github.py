@@ -193,3 +193,30 @@ def test_a_created_comment_missing_its_id_is_malformed(github, providers):
     providers.json(f"/github/repos/{REPO}/issues/3/comments", comment, status=201, method="POST")
     with pytest.raises(MalformedResponse, match="GitHub sent the new comment we cannot read"):
         github.create_issue_comment(REPO, 3, "hi")
+
+
+def test_pull_request_opening_time(github, providers):
+    providers.json(f"/github/repos/{REPO}/pulls/1347", example("github/pulls_get.json"))
+    assert github.get_pull(REPO, 1347).created_at.isoformat() == "2011-01-26T19:01:12+00:00"
+
+
+def test_review_comments_name_their_review(github, providers):
+    providers.json(f"/github/repos/{REPO}/pulls/1347/comments", example("github/pulls_list_review_comments.json"))
+    (comment,) = github.list_review_comments(REPO, 1347)
+    assert (comment.id, comment.review_id, comment.user_login) == (10, 42, "octocat")
+    assert (comment.body, comment.path) == ("Great stuff!", "file1.txt")
+    assert comment.created_at.isoformat() == "2011-04-14T16:00:49+00:00"
+    assert providers.requests_to("/github/")[0].query == "per_page=100"
+
+
+def test_pull_request_commits(github, providers):
+    providers.json(f"/github/repos/{REPO}/pulls/1347/commits", example("github/pulls_list_commits.json"))
+    (commit,) = github.list_pull_commits(REPO, 1347)
+    assert commit.sha == "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+    assert commit.committed_at.isoformat() == "2011-04-14T16:00:49+00:00"
+
+
+def test_review_comments_garbage_is_malformed(github, providers):
+    providers.json(f"/github/repos/{REPO}/pulls/1347/comments", {"message": "not a list"})
+    with pytest.raises(MalformedResponse):
+        github.list_review_comments(REPO, 1347)

@@ -54,3 +54,35 @@ def test_sentry_filters_to_unresolved_issues_of_the_project_after_the_deploy(pro
     assert "environment=production" in seen.query
     assert "is%3Aunresolved" in seen.query
     assert seen.headers["Authorization"] == "Bearer sntrys-test"
+
+
+def test_render_deploy_trigger_tells_a_rollback(providers):
+    providers.render_deploys("srv-1", [{"id": "dep-2", "trigger": "rollback"}, {"id": "dep-1"}])
+    with RenderClient() as render:
+        listed = render.list_deploys("srv-1", limit=100)
+    assert {d.id: d.trigger for d in listed} == {"dep-2": "rollback", "dep-1": "new_commit"}
+    assert providers.requests_to("/render/")[0].query == "limit=100"
+
+
+def test_sentry_issues_first_seen_in_a_window_resolved_or_not(providers):
+    providers.sentry_issues(
+        "org",
+        [
+            {"status": "resolved", "firstSeen": "2026-03-04T10:00:00Z", "lastSeen": "2026-03-04T16:00:00Z"},
+            {"status": "unresolved", "firstSeen": "2026-03-05T10:00:00Z"},
+            {"status": "unresolved", "firstSeen": "2026-03-01T10:00:00Z"},  # before the window
+            {"status": "unresolved", "firstSeen": "2026-03-20T10:00:00Z"},  # after it
+            {"status": "unresolved", "firstSeen": "2026-03-05T10:00:00Z", "project_slug": "other"},
+        ],
+    )
+    start, end = datetime(2026, 3, 3, 17, tzinfo=UTC), datetime(2026, 3, 10, 17, tzinfo=UTC)
+    with SentryClient() as sentry:
+        issues = sentry.issues_first_seen_between(
+            organization="org", project="pump-station", environment="production", start=start, end=end
+        )
+    assert [(i.id, i.status) for i in issues] == [("100", "resolved"), ("101", "unresolved")]
+    assert issues[0].last_seen == datetime(2026, 3, 4, 16, tzinfo=UTC)
+    query = providers.requests_to("/sentry/")[0].query
+    assert "firstSeen%3A%3E2026-03-03T17%3A00%3A00" in query
+    assert "firstSeen%3A%3C%3D2026-03-10T17%3A00%3A00" in query
+    assert "is%3Aunresolved" not in query

@@ -415,4 +415,5 @@ def test_an_approval_landing_while_the_upload_is_decoded_is_seen_under_the_lock(
     # The re-encoded copy had been written by then; it is removed again.
     assert set(Evidence.objects.values_list("pk", flat=True)) == before
     assert stored_files() == files_before
-    assert callbacks == []
+    # No thumbnail task for the refused upload: the one callback queued is the approval's metrics.
+    assert [c.__module__ for c in callbacks] == ["metrics.tasks"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -11,18 +12,23 @@ from django.db import close_old_connections
 from django.urls import reverse
 
 logger = logging.getLogger("batches.sync")
+# How often the loop recomputes the metrics still due (escape windows still open, stale rows).
+METRICS_INTERVAL_SECONDS = 3600
 
 
 def sync_loop(stop: threading.Event, interval: float) -> None:
     """Sync every active batch, then wait ``interval`` seconds; forever, never letting an error out.
 
     Each pass also runs the notifications' periodic pass (stale gates, due retries), which
-    beat runs in production: in-process, a failed notification is retried from here.
+    beat runs in production: in-process, a failed notification is retried from here. Once an
+    hour it also recomputes the metrics still due (beat's ``metrics-periodic`` in production).
     """
     from batches.sync import active_batches, batches_sync
+    from metrics.services import metrics_periodic
     from notifications.services import notifications_periodic
 
     known_errors: set[str] = set()
+    metrics_at: float | None = None
     while not stop.is_set():
         try:
             close_old_connections()
@@ -37,6 +43,9 @@ def sync_loop(stop: threading.Event, interval: float) -> None:
                 logger.info("Gate sync: no longer seeing “%s”", error)
             known_errors = errors
             notifications_periodic()
+            if metrics_at is None or time.monotonic() - metrics_at >= METRICS_INTERVAL_SECONDS:
+                metrics_at = time.monotonic()
+                metrics_periodic()
         except Exception:
             # The web server must keep serving whatever went wrong here; say what it was.
             logger.exception("The gate sync loop failed; trying again in %s s.", interval)
