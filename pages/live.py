@@ -27,6 +27,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,6 +38,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString, mark_safe
 from django_htmx.http import HttpResponseStopPolling
 
@@ -194,11 +196,15 @@ def live_response(
     """
     response: HttpResponse
     if not request.htmx:
-        state = live_state(slug=slug, number=number)
-        page = {**context(state.plan), "version": state.version, "poll_seconds": POLL_SECONDS}
+        # The compiled version query (a fresh reading, before the page's data is read);
+        # the plan is only fetched if the page's context uses it (a batch page has it
+        # from its batch already).
+        version, _ = _read_version(slug=slug, number=number)
+        plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
+        page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
         if "live_html" in page:
             # The template shows its live region from here when it is already rendered.
-            page["live_html"] = live_html(request, template, page, slug=slug, number=number, version=state.version)
+            page["live_html"] = live_html(request, template, page, slug=slug, number=number, version=version)
         return _uncached(render(request, template, page))
     version, batch_state = polled_state(slug=slug, number=number)
     if stop_when_approved and batch_state == BatchState.APPROVED:

@@ -270,7 +270,7 @@ def test_an_unchanged_overview_is_rendered_once_per_role_set(sample_plan, releas
     first = client_for(release_manager)
     assert "Next for you" in first.get(url).content.decode()
     other = client_for(UserFactory(username="rhea", role="release_manager"))
-    with django_assert_num_queries(4):  # session, user, roles, version: no summaries
+    with django_assert_num_queries(5):  # session, user, roles, version, the plan: no summaries
         html = other.get(url).content.decode()
     assert html.count('class="card batch-card"') == sample_plan.batches.count()
 
