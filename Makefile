@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # A caller's own DEBUG=false wins, e.g. to try the production settings locally.
 export DEBUG ?= true
 
-.PHONY: run test setup lint format bench clean
+.PHONY: run test setup lint format bench prod-check clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt scripts/bootstrap
 	PYTHON="$(PYTHON)" scripts/bootstrap $(VENV)
@@ -36,6 +36,11 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Boot the Procfile's processes (web, worker, beat) with DEBUG=false against PostgreSQL and Redis on
+## loopback, migrate, collectstatic, wait for /readyz/, smoke-test (sign in, a page, a signed webhook), stop.
+prod-check: setup
+	$(BIN)/python scripts/prod_check.py
 
 bench: setup
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

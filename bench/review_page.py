@@ -14,7 +14,9 @@ stakeholder review page of a batch with an open review session (/…/review/) an
 /healthz/ in turn from a few client threads. Prints p50/p95 latency, requests/s, the
 ratios to the trivial view, and the status endpoint's, the roadmap's, the metrics
 page's and the review session page's query counts on the 50-batch plan and on a
-3-batch one.
+3-batch one. /healthz/ is the trivial view the issue
+measures against: public, no database, the cost of the middleware alone; so the ratios
+are the pages' own cost.
 Bounded in count (--requests per URL) and time (--seconds); loopback only.
 """
 

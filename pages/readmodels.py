@@ -371,7 +371,10 @@ def _overrides() -> QuerySet[BatchEvent]:
 
 def plan_summaries(plan: Plan, user: AnyUser) -> list[BatchSummary]:
     """Every batch of ``plan`` in order, with tallies, blockers and next actions: a fixed number of queries."""
-    items = ChecklistItem.objects.only("pk", "gate_id", "evidence_required", "text").prefetch_related(
+    # Only a batch in progress asks anyone to tick or upload (``next_action``): the other
+    # batches' items, their sign-offs and evidence are not read, so they are not loaded.
+    items = ChecklistItem.objects.filter(gate__batch__state=BatchState.IN_PROGRESS)
+    items = items.only("pk", "gate_id", "evidence_required", "text").prefetch_related(
         Prefetch("events", queryset=SignOff.objects.filter(action__in=SignOff.STATE_ACTIONS).select_related("user")),
         Prefetch("evidence", queryset=Evidence.objects.only("pk", "item_id", "replaces_id")),
     )

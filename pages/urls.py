@@ -25,6 +25,7 @@ BATCH = "plans/<slug:slug>/batches/<int:number>/"
 urlpatterns = [
     path("", plans.home, name="home"),
     path("healthz/", health.healthz, name="healthz"),
+    path("readyz/", health.readyz, name="readyz"),
     path("import/", plans.plan_import_page, name="plan-import"),
     path("plans/<slug:slug>/", plans.plan_overview, name="plan"),
     path("plans/<slug:slug>/roadmap/", plans.plan_roadmap, name="roadmap"),

@@ -90,6 +90,9 @@ class RequestBodyGuardMiddleware:
         if (
             request.method not in SAFE_METHODS
             and url_name not in settings.ANONYMOUS_BODY_URL_NAMES
+            # A view made for strangers (``@login_not_required``: health, readiness) answers
+            # for itself; those take no body (a POST is their own 405).
+            and getattr(match.func, "login_required", True)
             and not set(match.namespaces) & settings.TOKEN_AUTHENTICATED_NAMESPACES
         ):
             user = getattr(request, "user", None)

@@ -31,16 +31,27 @@ def _review_context(request: HtmxHttpRequest, batch: Batch, **extra) -> dict:
 
 @require_GET
 def batch_review(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    batch = batch_for(request, slug, number)
-    return live_response(request, "pages/batch.html", _review_context(request, batch))
+    require(request, "view")
+    return live_response(
+        request,
+        "pages/batch.html",
+        slug=slug,
+        number=number,
+        context=lambda plan: _review_context(request, batch_for(request, slug, number)),
+    )
 
 
 @require_GET
 def batch_present(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     """Presenting mode: the verdict and the gates, large, for the projector in the review."""
-    batch = batch_for(request, slug, number)
+    require(request, "view")
     return live_response(
-        request, "pages/present.html", _review_context(request, batch), stop=batch.state == BatchState.APPROVED
+        request,
+        "pages/present.html",
+        slug=slug,
+        number=number,
+        context=lambda plan: _review_context(request, batch_for(request, slug, number)),
+        stop_when_approved=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -182,13 +183,18 @@ def plan_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def plan_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    plan = plan_for(request, slug)
-    context = {
-        "plan": plan,
-        "summaries": readmodels.plan_summaries(plan, request.user),
-        "can": readmodels.permissions_for(request.user),
-    }
-    return live_response(request, "pages/plan.html", context)
+    require(request, "view")
+
+    def context(plan: Plan) -> dict:
+        return {
+            "plan": plan,
+            # Called only when the live region is rendered, not when its render is cached.
+            "summaries": functools.cache(lambda: readmodels.plan_summaries(plan, request.user)),
+            "can": readmodels.permissions_for(request.user),
+            "live_html": "",
+        }
+
+    return live_response(request, "pages/plan.html", slug=slug, context=context)
 
 
 @require_GET

@@ -115,7 +115,9 @@ def test_review_page_query_count_is_constant(small_plan, big_plan, engineer, dja
     html = response.content.decode()
     assert html.count('class="row gate ') == 8
     assert "Sign-off history" in html or state == BatchState.PLANNED
-    assert small == query_count(client, big_batch.get_absolute_url()) <= 14
+    assert (
+        small == query_count(client, big_batch.get_absolute_url()) <= 15
+    )  # 14 before the review panel (its sessions) joined the page
     # The poll costs the same.
     assert query_count(client, small_batch.get_absolute_url() + "?v=x") == small
 

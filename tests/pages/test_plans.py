@@ -69,7 +69,8 @@ def test_overview_query_count_is_constant(small_plan, big_plan, release_manager,
     with django_assert_max_num_queries(small):
         response = client.get(big_url)
     assert response.content.decode().count('class="card batch-card"') == 50
-    assert small == query_count(client, big_url) <= 10
+    # Uncached: session, user, roles, the live version, the plan, then the summaries' queries.
+    assert small == query_count(client, big_url) <= 11
 
 
 IMPORT = "/import/"

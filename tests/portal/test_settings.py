@@ -106,7 +106,7 @@ PRODUCTION = {
 
 def _settings_in_a_fresh_process(names: str, **env) -> str:
     """Import portal.settings itself (not the tests' dev-mode wrapper) and print some values."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", *PRODUCTION)}
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_CONN_MAX_AGE", *PRODUCTION)}
     code = f"from portal import settings as s; print({names})"
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -160,3 +160,13 @@ def test_check_deploy_is_clean_with_hsts_preload_asked_for(tmp_path):
 def test_an_untrusted_x_forwarded_proto_does_not_make_a_request_secure(rf, settings):
     settings.SECURE_PROXY_SSL_HEADER = None
     assert not rf.get("/", HTTP_X_FORWARDED_PROTO="https").is_secure()
+
+
+def test_postgresql_connections_are_kept_and_checked_by_default(tmp_path):
+    # No connection is opened here: the settings are only read.
+    names = "s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default']['CONN_HEALTH_CHECKS']"
+    postgres = {**PRODUCTION, "DATABASE_URL": "postgres://u@db.invalid:5432/g"}
+    assert _settings_in_a_fresh_process(names, **postgres) == "600 True"
+    assert _settings_in_a_fresh_process(names, **postgres, DATABASE_CONN_MAX_AGE="0") == "0 True"
+    sqlite = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
+    assert _settings_in_a_fresh_process(names, **sqlite) == "0 True"

@@ -1,0 +1,311 @@
+"""The live version and the cheap poll: pages.live.
+
+Every writer the live regions depend on is driven through the product's own action,
+and the version must move; a poll that finds it unchanged renders nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from batches.models import BatchState, Gate, GateKind, GateState
+from batches.plan_import import plan_import
+from batches.pr_linking import planned_pr_link
+from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, live_state
+from providers.fake.webhooks import check_run_completed, webhook_delivery
+from signoffs.evidence import evidence_add
+from signoffs.models import ChecklistItem
+from signoffs.services import signoff_record
+from tests.factories import UserFactory
+from tests.journey import CI_CHECK, REPO, github_number, head_sha, screenshot
+from tests.pages.helpers import HTMX, SLUG, client_for, page_urls
+
+
+def version() -> str:
+    return live_state(slug=SLUG).version
+
+
+def _waivable_gate(journey) -> Gate:
+    """Batch 1 started with its PRs linked but GitHub's AI review not reported: a gate that may be waived."""
+    journey.configure()
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    journey.report(batch, ai=None)
+    journey.sync(batch)
+    gate = next(g for g in Gate.objects.filter(batch=batch).select_related("batch") if g.can_be_waived)
+    return gate
+
+
+# -- every writer moves the version ---------------------------------------------------
+
+
+def test_a_sync_that_changes_a_gate_moves_the_version(journey):
+    journey.configure()
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    before = version()
+    journey.report(batch, ci="failure")
+    assert version() == before  # the provider changed, the portal does not know yet
+    journey.sync(batch)
+    assert version() != before
+    assert Gate.objects.get(batch=batch, kind=GateKind.CI).state == GateState.FAILING
+
+
+def test_a_signed_webhook_moves_the_version(journey, client, django_capture_on_commit_callbacks):
+    journey.configure()
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    journey.sync(batch)
+    pr = batch.prs.order_by("number").first()
+    before = version()
+    journey.fake.github_checks(
+        REPO, head_sha(pr.number), [{"name": CI_CHECK, "status": "completed", "conclusion": "failure"}]
+    )
+    payload = check_run_completed(
+        REPO,
+        name=CI_CHECK,
+        conclusion="failure",
+        head_sha=head_sha(pr.number),
+        numbers=[github_number(pr)],
+        completed_at="2026-01-02T10:00:00Z",
+    )
+    delivery = webhook_delivery(secret="It's a Secret to Everybody", event="check_run", payload=payload)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/webhooks/github/", delivery.body, content_type="application/json", headers=delivery.headers
+        )
+    assert response.status_code in (200, 202)
+    assert version() != before
+
+
+def test_a_tick_an_untick_and_a_note_each_move_the_version(sample_plan, engineer):
+    item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=False).first()
+    seen = {version()}
+    for action in ("tick", "untick", "note"):
+        signoff_record(item=item, user=engineer, action=action, note="checked")
+        seen.add(version())
+    assert len(seen) == 4
+
+
+def test_an_upload_and_then_its_thumbnail_each_move_the_version(sample_plan, ops, django_capture_on_commit_callbacks):
+    item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=True).first()
+    before = version()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        evidence = evidence_add(item=item, upload=screenshot(), by=ops)
+    uploaded = version()
+    assert uploaded != before
+    for callback in callbacks:  # the thumbnail task, run in-process
+        callback()
+    evidence.refresh_from_db()
+    assert evidence.thumbnail
+    assert version() != uploaded
+
+
+def test_a_waiver_and_its_revocation_move_the_version(journey):
+    gate = _waivable_gate(journey)
+    before = version()
+    gate.waive(by=journey.release_manager, reason="The AI reviewer is rate limited today.")
+    waived = version()
+    assert waived != before
+    gate.revoke_waiver(by=journey.release_manager, reason="It answers again.")
+    assert version() not in (before, waived)
+
+
+def test_lifecycle_moves_and_an_override_move_the_version(journey):
+    seen = {version()}
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    seen.add(version())
+    # Batch 2 may not start yet: only an override starts it, and that is recorded.
+    journey.batch(2).start(by=journey.release_manager, override_reason="The demo is on Friday.")
+    seen.add(version())
+    journey.pass_everything(batch)
+    seen.add(version())
+    batch.mark_ready(by=journey.release_manager)
+    seen.add(version())
+    batch.approve(by=journey.release_manager)
+    seen.add(version())
+    assert len(seen) == 6
+
+
+def test_linking_a_pr_and_saving_the_plan_settings_move_the_version(journey):
+    before = version()
+    journey.configure()
+    configured = version()
+    assert configured != before
+    pr = journey.batch(1).prs.order_by("number").first()
+    planned_pr_link(pr=pr, url=f"https://github.com/{REPO}/pull/700")
+    linked = version()
+    assert linked != configured
+    planned_pr_link(pr=pr, url=f"https://github.com/{REPO}/pull/701")
+    assert version() not in (configured, linked)
+
+
+def test_a_re_import_moves_the_version(sample_plan, sample_plan_source):
+    before = version()
+    title = sample_plan.batches.get(number=3).title
+    changed = sample_plan_source.replace(title.encode(), b"A renamed third batch", 1)
+    assert changed != sample_plan_source
+    plan_import(source=changed, slug=SLUG, source_name="edited")
+    assert version() != before
+
+
+def test_reading_changes_nothing(sample_plan, stakeholder):
+    before = version()
+    client = client_for(stakeholder)
+    for url in (page_urls()["plan"], page_urls()["batch"], page_urls()["present"]):
+        client.get(url)
+        client.get(url, **HTMX)
+    assert version() == before
+
+
+def test_another_plans_changes_leave_this_version_alone(sample_plan, small_plan, engineer):
+    before = version()
+    item = ChecklistItem.objects.filter(gate__batch__plan=small_plan, gate__batch__state=BatchState.IN_PROGRESS).first()
+    signoff_record(item=item, user=engineer, action="note", note="on another plan")
+    assert version() == before
+
+
+# -- the poll --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["plan", "batch", "present"])
+def test_the_page_carries_its_version_so_the_first_poll_is_a_204(sample_plan, stakeholder, page):
+    client = client_for(stakeholder)
+    html = client.get(page_urls()[page]).content.decode()
+    assert f'hx-vals=\'{{"v": "{version()}"}}\'' in html
+    assert f'hx-trigger="every {POLL_SECONDS}s"' in html
+    response = client.get(page_urls()[page], {"v": version()}, **HTMX)
+    assert response.status_code == 204
+    assert response.templates == []  # nothing rendered
+
+
+@pytest.mark.parametrize("page", ["plan", "batch"])
+@pytest.mark.parametrize("shared_ms", [0, 60_000])
+def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
+    small_plan, big_plan, engineer, page, settings, shared_ms
+):
+    settings.LIVE_VERSION_CACHE_MS = shared_ms
+    client = client_for(engineer)
+    counts = []
+    for plan in (small_plan, big_plan):
+        url = (
+            reverse("pages:plan", kwargs={"slug": plan.slug})
+            if page == "plan"
+            else reverse("pages:batch", kwargs={"slug": plan.slug, "number": 1})
+        )
+        current = live_state(slug=plan.slug).version
+        client.get(url, {"v": current}, **HTMX)  # the session is read once
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url, {"v": current}, **HTMX).status_code == 204
+        counts.append(len(queries))
+    # Session, user, their role and the version; while a shared reading is fresh, not even the version.
+    assert counts[0] == counts[1] == (4 if shared_ms == 0 else 3)
+
+
+def test_polls_share_a_fresh_reading_of_the_version_then_see_the_change(sample_plan, engineer, settings):
+    settings.LIVE_VERSION_CACHE_MS = 60_000
+    client = client_for(engineer)
+    url = page_urls()["batch"]
+    seen = version()
+    assert client.get(url, {"v": seen}, **HTMX).status_code == 204
+    item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=False).first()
+    signoff_record(item=item, user=engineer, action="note", note="a change")
+    # Within the reading's age the poll still answers from it...
+    assert client.get(url, {"v": seen}, **HTMX).status_code == 204
+    # ...and once it is older than LIVE_VERSION_CACHE_MS, the next poll reads the version again.
+    settings.LIVE_VERSION_CACHE_MS = 1
+    time.sleep(0.01)
+    changed = client.get(url, {"v": seen}, **HTMX)
+    assert changed.status_code == 200
+    assert "a change" in changed.content.decode()
+    # A full page always reads the version afresh.
+    assert version() in client.get(url).content.decode()
+
+
+def test_a_poll_for_a_missing_batch_is_a_404(sample_plan, stakeholder):
+    url = reverse("pages:batch", kwargs={"slug": SLUG, "number": 99})
+    assert client_for(stakeholder).get(url, {"v": "x"}, **HTMX).status_code == 404
+
+
+def test_a_poll_needs_a_role(sample_plan, outsider):
+    assert client_for(outsider).get(page_urls()["batch"], {"v": version()}, **HTMX).status_code == 403
+
+
+def test_every_source_reaches_its_plan():
+    # A table joins the list by naming its path to the batch; the version query must build for each.
+    assert {source.model.__name__ for source in LIVE_SOURCES} >= {
+        "Batch",
+        "BatchEvent",
+        "PlannedPR",
+        "Gate",
+        "GateEvent",
+        "SignOff",
+        "Evidence",
+    }
+
+
+def test_an_approved_batch_stops_presenting_mode_polls_without_rendering(journey):
+    journey.approve(journey.batch(1))
+    assert journey.batch(1).state == BatchState.APPROVED
+    client = client_for(journey.release_manager)
+    page = client.get(page_urls()["present"])  # a page that already shows the approval
+    version = re.search(r'"v": "(\w+)"', page.content.decode().replace("&quot;", '"'))
+    assert version is not None
+    response = client.get(page_urls()["present"], {"v": version.group(1)}, **HTMX)
+    assert response.status_code == 286
+    assert response.templates == []
+
+
+# -- rendered live regions, cached per version and role set ------------------------------
+
+
+def test_an_unchanged_overview_is_rendered_once_per_role_set(sample_plan, release_manager, django_assert_num_queries):
+    url = page_urls()["plan"]
+    first = client_for(release_manager)
+    assert "Next for you" in first.get(url).content.decode()
+    other = client_for(UserFactory(username="rhea", role="release_manager"))
+    with django_assert_num_queries(5):  # session, user, roles, version, the plan: no summaries
+        html = other.get(url).content.decode()
+    assert html.count('class="card batch-card"') == sample_plan.batches.count()
+
+
+def test_each_viewer_gets_their_own_csrf_token_in_a_cached_region(sample_plan, release_manager):
+    url = page_urls()["plan"]
+    viewers = []
+    for name in ("rm-one", "rm-two"):  # the second is served the first one's render
+        client = client_for(UserFactory(username=name, role="release_manager"), csrf=True)
+        region = client.get(url).content.decode().split('id="batch-list"', 1)[1]
+        assert CSRF_PLACEHOLDER not in region
+        form = re.search(r'<form method="post" action="([^"]+)" class="inline">', region)[1]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', region)[1]
+        viewers.append((client, form, token))
+    assert viewers[0][2] != viewers[1][2]
+    for client, form, token in viewers:
+        # Each token passes the CSRF check (a refusal would be a 403): start batch 1.
+        response = client.post(form, {"csrfmiddlewaretoken": token, "next": url})
+        assert response.status_code == 302, response.status_code
+
+
+def test_roles_see_their_own_cached_region(sample_plan, release_manager, stakeholder):
+    url = page_urls()["plan"]
+    assert "Start this batch." in client_for(release_manager).get(url).content.decode()
+    assert "Start this batch." not in client_for(stakeholder).get(url).content.decode()
+
+
+def test_a_change_renders_the_region_again(sample_plan, engineer, release_manager):
+    url = page_urls()["plan"]
+    client = client_for(release_manager)
+    assert "Start this batch." in client.get(url).content.decode()
+    sample_plan.batches.get(number=1).start(by=release_manager)
+    html = client.get(url).content.decode()
+    assert "Start this batch." not in html.split('id="batch-2"')[0]
