@@ -19,6 +19,16 @@ from batches.plan_import import plan_import
 from batches.pr_linking import planned_pr_link
 from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, live_state
 from providers.fake.webhooks import check_run_completed, webhook_delivery
+from reviews.checklist import checklist_import, checklist_item_edit
+from reviews.models import Decision
+from reviews.services import (
+    FollowUpInput,
+    checklist_items_for,
+    review_attendee_add,
+    review_confirm,
+    review_decide,
+    review_open,
+)
 from signoffs.evidence import evidence_add
 from signoffs.models import ChecklistItem
 from signoffs.services import signoff_record
@@ -137,6 +147,40 @@ def test_lifecycle_moves_and_an_override_move_the_version(journey):
     assert len(seen) == 6
 
 
+def test_each_step_of_a_review_and_a_checklist_edit_move_the_version(journey):
+    checklist_import(
+        plan=journey.plan,
+        source=b"# Before the deploy\n- [ ] Backups verified\n",
+        source_name="PRODUCTION_DEPLOYMENT_GUIDE.md",
+        by=journey.release_manager,
+    )
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.pass_everything(batch)
+    batch.mark_ready(by=journey.release_manager)
+    seen = {version()}
+    session = review_open(batch=batch, by=journey.release_manager)
+    seen.add(version())
+    guest = review_attendee_add(session=session, by=journey.release_manager, name="Dana from Support")
+    seen.add(version())
+    (item,) = checklist_items_for(batch)
+    review_confirm(
+        session=session, item=item, attendee=guest, note="Restored last night's backup", by=journey.release_manager
+    )
+    seen.add(version())
+    checklist_item_edit(item=item, text="Backups verified and restored", by=journey.release_manager)
+    seen.add(version())
+    review_decide(
+        session=session,
+        decision=Decision.APPROVED_WITH_FOLLOW_UPS,
+        by=journey.release_manager,
+        follow_ups=[FollowUpInput(text="Automate the restore drill", owner="Dana")],
+    )
+    seen.add(version())
+    assert len(seen) == 6
+    assert journey.batch(1).state == BatchState.APPROVED
+
+
 def test_linking_a_pr_and_saving_the_plan_settings_move_the_version(journey):
     before = version()
     journey.configure()
@@ -251,6 +295,10 @@ def test_every_source_reaches_its_plan():
         "GateEvent",
         "SignOff",
         "Evidence",
+        "ReviewSession",
+        "ReviewConfirmation",
+        "ReviewDecision",
+        "ReleaseCheckRevision",
     }
 
 
