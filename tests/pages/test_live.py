@@ -17,7 +17,7 @@ from django.urls import reverse
 from batches.models import BatchState, Gate, GateKind, GateState
 from batches.plan_import import plan_import
 from batches.pr_linking import planned_pr_link
-from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, live_state
+from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, _read_version, live_state
 from providers.fake.webhooks import check_run_completed, webhook_delivery
 from reviews.checklist import checklist_import, checklist_item_edit
 from reviews.models import Decision
@@ -357,3 +357,18 @@ def test_a_change_renders_the_region_again(sample_plan, engineer, release_manage
     sample_plan.batches.get(number=1).start(by=release_manager)
     html = client.get(url).content.decode()
     assert "Start this batch." not in html.split('id="batch-2"')[0]
+
+
+@pytest.mark.services
+def test_on_postgresql_the_version_query_is_prepared_once_per_kept_connection(sample_plan, settings):
+    """Planning its subqueries cost as much as running them; prepared, a kept connection plans it once."""
+    assert connection.settings_dict["CONN_MAX_AGE"], "production keeps connections on PostgreSQL"
+    before = version()
+    for _ in range(7):  # PostgreSQL switches to the generic plan after five custom ones
+        _read_version(slug=SLUG, number=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared, generic_plans = cursor.fetchone()
+    assert prepared == 1  # only the version query: every other query is bound client-side
+    assert generic_plans >= 1
+    assert _read_version(slug=SLUG, number=None)[0] == before  # the same digest as the ORM's reading
