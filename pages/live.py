@@ -97,13 +97,6 @@ LIVE_SOURCES: list[LiveSource] = [
 ]
 
 
-@dataclass(frozen=True)
-class LiveState:
-    plan: Plan  # the page's plan, read by the same query: the page needs no other to find it
-    version: str
-    batch_state: str | None  # the page's batch, when it has one
-
-
 def _subqueries() -> dict[str, Subquery]:
     subqueries = {}
     for i, source in enumerate(LIVE_SOURCES):
@@ -112,27 +105,6 @@ def _subqueries() -> dict[str, Subquery]:
         for j, aggregate in enumerate(source.aggregates):
             subqueries[f"live_{i}_{j}"] = Subquery(rows.annotate(value=aggregate).values("value"))
     return subqueries
-
-
-def live_state(*, slug: str, number: int | None = None) -> LiveState:
-    """The version of a plan's live data (and its batch's state), in one query; 404 when either is missing.
-
-    The scope is the whole plan, for every page: a batch page also shows what its
-    neighbours decide (the predecessor's gates hold a start; a successor's override
-    is noted here), and one plan's aggregates are a few hundred indexed rows.
-    """
-    subqueries = _subqueries()
-    query = Plan.objects.filter(slug=slug).annotate(**subqueries)
-    if number is not None:
-        query = query.annotate(
-            batch_state=Subquery(Batch.objects.filter(plan=OuterRef("pk"), number=number).values("state"))
-        )
-    plan = query.first()
-    batch_state = getattr(plan, "batch_state", None)
-    if plan is None or (number is not None and batch_state is None):
-        raise Http404("No such plan or batch.")
-    values = (plan.updated_at, *(getattr(plan, name) for name in subqueries))
-    return LiveState(plan=plan, version=_digest(values), batch_state=batch_state)
 
 
 def _digest(values: tuple) -> str:
@@ -156,7 +128,7 @@ def _compiled(vendor: str, with_batch: bool) -> tuple:
     names = ["updated_at", *subqueries, *(["batch_state"] if with_batch else [])]
     compiler = query.values_list(*names).query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
-    # The same converters the ORM applies, so the digest matches live_state's.
+    # The same converters the ORM applies: values as the models hold them (datetimes, not strings).
     converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
     return compiler, sql, tuple(params), converters
 
@@ -189,7 +161,13 @@ def _version_cursor() -> CursorWrapper:
     return connection._prepare_cursor(PreparedCursor(raw))  # type: ignore[attr-defined]
 
 
-def _read_version(*, slug: str, number: int | None) -> tuple[str, str | None]:
+def read_version(*, slug: str, number: int | None = None) -> tuple[str, str | None]:
+    """(version, batch state) of a plan's live data, in one query; 404 when the plan or batch is missing.
+
+    The scope is the whole plan, for every page: a batch page also shows what its
+    neighbours decide (the predecessor's gates hold a start; a successor's override
+    is noted here), and one plan's aggregates are a few hundred indexed rows.
+    """
     compiler, sql, params, converters = _compiled(connection.vendor, number is not None)
     bound = [slug if p == _SLUG else number if p == _NUMBER else p for p in params]
     with _version_cursor() as cursor:
@@ -220,7 +198,7 @@ def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | No
     cached = cache.get(key) if max_age else None
     if cached and started - cached[0] < max_age:
         return cached[1], cached[2]
-    version, batch_state = _read_version(slug=slug, number=number)
+    version, batch_state = read_version(slug=slug, number=number)
     if max_age:
         cache.set(key, (started, version, batch_state), timeout=60)
     return version, batch_state
@@ -250,7 +228,7 @@ def live_response(
         # The compiled version query (a fresh reading, before the page's data is read);
         # the plan is only fetched if the page's context uses it (a batch page has it
         # from its batch already).
-        version, _ = _read_version(slug=slug, number=number)
+        version, _ = read_version(slug=slug, number=number)
         plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
         page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
         if "live_html" in page:

@@ -79,19 +79,24 @@ def github_pull_commits(commits: list[tuple[str, str]]) -> list[dict]:
 
 def github_review_comments(comments: list[dict], *, first_id: int = 700) -> list[dict]:
     """``GET /repos/{repo}/pulls/{number}/comments``; ``comments`` are fields (and ``login``) to change."""
-    template = example("github/pulls_list_review_comments.json")[0]
-    items = []
-    for index, changes in enumerate(comments):
+    return _authored(example("github/pulls_list_review_comments.json")[0], comments, first_id=first_id)
+
+
+def _authored(template: dict, items: list[dict], *, first_id: int) -> list[dict]:
+    """Copies of ``template`` (a review or a review comment) with each item's fields, ids counting up from
+    ``first_id``; a ``login`` sets the author, a Bot when it ends in ``[bot]`` as GitHub's apps do."""
+    out = []
+    for index, changes in enumerate(items):
         changes = dict(changes)
-        comment = copy.deepcopy(template)
-        comment["id"] = changes.pop("id", first_id + index)
+        item = copy.deepcopy(template)
+        item["id"] = changes.pop("id", first_id + index)
         login = changes.pop("login", None)
-        comment.update(changes)
+        item.update(changes)
         if login:
-            comment["user"]["login"] = login
-            comment["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
-        items.append(comment)
-    return items
+            item["user"]["login"] = login
+            item["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
+        out.append(item)
+    return out
 
 
 def github_files(names: list[str]) -> list[dict]:
@@ -143,19 +148,7 @@ def github_combined_status(sha: str, statuses: list[dict]) -> dict:
 
 def github_reviews(reviews: list[dict], *, first_id: int = 500) -> list[dict]:
     """``GET /repos/{repo}/pulls/{number}/reviews``; ``reviews`` are review fields (and ``login``) to change."""
-    template = example("github/pulls_list_reviews.json")[0]
-    items = []
-    for index, changes in enumerate(reviews):
-        changes = dict(changes)
-        review = copy.deepcopy(template)
-        review["id"] = changes.pop("id", first_id + index)
-        login = changes.pop("login", None)
-        review.update(changes)
-        if login:
-            review["user"]["login"] = login
-            review["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
-        items.append(review)
-    return items
+    return _authored(example("github/pulls_list_reviews.json")[0], reviews, first_id=first_id)
 
 
 def github_comparison(status: str, *, ahead_by: int | None = None, behind_by: int | None = None) -> dict:

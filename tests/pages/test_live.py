@@ -17,7 +17,7 @@ from django.urls import reverse
 from batches.models import BatchState, Gate, GateKind, GateState
 from batches.plan_import import plan_import
 from batches.pr_linking import planned_pr_link
-from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, _read_version, live_state
+from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, read_version
 from providers.fake.webhooks import check_run_completed, webhook_delivery
 from reviews.checklist import checklist_import, checklist_item_edit
 from reviews.models import Decision
@@ -38,7 +38,7 @@ from tests.pages.helpers import HTMX, SLUG, client_for, page_urls
 
 
 def version() -> str:
-    return live_state(slug=SLUG).version
+    return read_version(slug=SLUG)[0]
 
 
 def _waivable_gate(journey) -> Gate:
@@ -247,7 +247,7 @@ def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
             if page == "plan"
             else reverse("pages:batch", kwargs={"slug": plan.slug, "number": 1})
         )
-        current = live_state(slug=plan.slug).version
+        current = read_version(slug=plan.slug)[0]
         client.get(url, {"v": current}, **HTMX)  # the session is read once
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url, {"v": current}, **HTMX).status_code == 204
@@ -365,10 +365,10 @@ def test_on_postgresql_the_version_query_is_prepared_once_per_kept_connection(sa
     assert connection.settings_dict["CONN_MAX_AGE"], "production keeps connections on PostgreSQL"
     before = version()
     for _ in range(7):  # PostgreSQL switches to the generic plan after five custom ones
-        _read_version(slug=SLUG, number=None)
+        read_version(slug=SLUG, number=None)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE NOT from_sql")
         prepared, generic_plans = cursor.fetchone()
     assert prepared == 1  # only the version query: every other query is bound client-side
     assert generic_plans >= 1
-    assert _read_version(slug=SLUG, number=None)[0] == before  # the same digest as the ORM's reading
+    assert read_version(slug=SLUG)[0] == before  # the generic plan reads what the first, custom plans read
