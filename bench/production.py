@@ -8,8 +8,10 @@ On the generated 50-batch plan (3 PRs and 6+ gates each, batch 25 in progress,
 
 1. every page and every poll that finds nothing changed (a 204), with `wrk -c 20`,
    as requests/s, p50 and the cost ratio to /healthz/ (its requests/s over theirs),
-   once with the settings as shipped before (a new connection per request,
-   DATABASE_CONN_MAX_AGE=0) and once with the production default (kept connections);
+   once with the embedded cache and a new connection per request (no Redis,
+   DATABASE_CONN_MAX_AGE=0: the settings as shipped before) and once with the
+   production recipe (kept connections, Redis: sessions, users, version readings
+   and rendered pages in the cache; BENCH_REDIS_URL, default db 9, flushed first);
 2. the idle cost of 200 open pages, each polling every second: the server's CPU
    seconds per 204 poll (from /proc, over the poll runs) × 200 × 60;
 3. the delay from a change (a sign-off note, recorded by this process on the shared database)
@@ -203,15 +205,19 @@ def main() -> None:
         "PORTAL_BASE_URL": "http://127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
     }
-    env.pop("REDIS_URL", None)
     env.pop("DATABASE_CONN_MAX_AGE", None)
+    # The production recipe has Redis (the cache: sessions, users, versions, rendered pages).
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    env["REDIS_URL"] = redis_url
     review_page.ensure_database(env["DATABASE_URL"])
     os.environ.update(env)
     import django
 
     django.setup()
+    import redis
     from django.core.management import call_command
 
+    redis.Redis.from_url(redis_url).flushdb()
     call_command("migrate", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
     plan, user = review_page.load_plan()
@@ -223,12 +229,19 @@ def main() -> None:
         "review page, batch 25": (f"/plans/{plan.slug}/batches/25/", False),
         "plan overview, 50 batches": (f"/plans/{plan.slug}/", False),
         "presenting mode, batch 25": (f"/plans/{plan.slug}/batches/25/present/", False),
+        "roadmap, 50 batches": (f"/plans/{plan.slug}/roadmap/", False),
+        "metrics page": (f"/plans/{plan.slug}/metrics/", False),
     }
     runs = [
         measure_settings(
-            "shipped (CONN_MAX_AGE=0)", {**env, "DATABASE_CONN_MAX_AGE": "0"}, args.workers, args.seconds, cookie, urls
+            "no Redis, CONN_MAX_AGE=0",
+            {**{k: v for k, v in env.items() if k != "REDIS_URL"}, "DATABASE_CONN_MAX_AGE": "0"},
+            args.workers,
+            args.seconds,
+            cookie,
+            urls,
         ),
-        measure_settings("production (kept connections)", env, args.workers, args.seconds, cookie, urls),
+        measure_settings("production (kept conns, Redis)", env, args.workers, args.seconds, cookie, urls),
     ]
     delays = sorted(change_delay(env, args.workers, cookie, plan, args.changes))
 

@@ -24,27 +24,32 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from batches.models import Batch, BatchEvent, BatchState, Gate, GateEvent, Plan, PlannedPR
+from metrics.models import BatchMetrics
 from pages.access import HtmxHttpRequest
+from portal.middleware import WROTE_COOKIE
 from portal.roles import user_roles
 from reviews.models import (
     FollowUp,
@@ -56,11 +61,16 @@ from reviews.models import (
 )
 from signoffs.models import Evidence, SignOff
 
+logger = logging.getLogger(__name__)
+
 POLL_SECONDS = 1
 # Rendered live regions are cached per version and role set, with this in place of the
 # viewer's CSRF token (swapped in on the way out), so every viewer with the same roles
 # shares one render of an unchanged plan.
 CSRF_PLACEHOLDER = "gatehouse-csrf-placeholder-7f3a"
+# Likewise the viewer's name in a whole page's header (base.html's ``viewer_name``): a page is
+# rendered once per role set, and each viewer's name goes in on the way out.
+NAME_PLACEHOLDER = "gatehouse-viewer-name-placeholder-7f3a"
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ LIVE_SOURCES: list[LiveSource] = [
     LiveSource(ReviewDecision, "session__batch", (Max("pk"), Count("pk"))),
     LiveSource(FollowUp, "decision__session__batch", (Max("pk"), Count("pk"))),
     LiveSource(ReleaseCheckRevision, "", (Max("pk"), Count("pk")), to_plan="item__checklist__plan"),
+    # The metrics page: each batch's stored row, rewritten on every recompute.
+    LiveSource(BatchMetrics, "batch", (Max("computed_at"), Count("pk"))),
 ]
 
 
@@ -183,8 +195,24 @@ def read_version(*, slug: str, number: int | None = None) -> tuple[str, str | No
     return _digest(row[:-1]), row[-1]
 
 
+def _cache_get(key: str):
+    """A cache read that a cache outage turns into a miss: pages work without Redis, only slower."""
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("Cache unreachable; %s read as a miss", key, exc_info=True)
+        return None
+
+
+def _cache_set(key: str, value: object, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout=timeout)
+    except Exception:
+        logger.warning("Cache unreachable; %s not kept", key, exc_info=True)
+
+
 def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | None]:
-    """(version, batch state) for a poll: one cache read while the last reading is fresh enough.
+    """(version, batch state) for a poll or a page: one cache read while the last reading is fresh enough.
 
     Two hundred open pages poll two hundred times a second; within
     ``LIVE_VERSION_CACHE_MS`` they share one reading of the version, so the
@@ -195,13 +223,68 @@ def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | No
     key = f"gatehouse:live:{slug}:{number}"
     max_age = settings.LIVE_VERSION_CACHE_MS / 1000
     started = time.time()
-    cached = cache.get(key) if max_age else None
+    cached = _cache_get(key) if max_age else None
     if cached and started - cached[0] < max_age:
         return cached[1], cached[2]
     version, batch_state = read_version(slug=slug, number=number)
     if max_age:
-        cache.set(key, (started, version, batch_state), timeout=60)
+        _cache_set(key, (started, version, batch_state), timeout=60)
     return version, batch_state
+
+
+def _state(request: HtmxHttpRequest, *, slug: str, number: int | None, fresh: bool = False) -> tuple[str, str | None]:
+    """The shared reading, or a fresh one for a browser that has just written (``WROTE_COOKIE``)."""
+    if fresh or WROTE_COOKIE in request.COOKIES:
+        return read_version(slug=slug, number=number)
+    return polled_state(slug=slug, number=number)
+
+
+def _has_messages(request: HtmxHttpRequest) -> bool:
+    """Whether a message waits to be shown: such a page is the viewer's own, never cached or served from the cache."""
+    return len(get_messages(request)) > 0
+
+
+def versioned_page(
+    request: HtmxHttpRequest,
+    template: str,
+    *,
+    slug: str,
+    number: int | None = None,
+    context: Callable[[Plan], dict],
+) -> HttpResponse:
+    """A whole page, rendered once per version of its plan and per viewer, then served from the cache.
+
+    The key is the version (``polled_state``: no render, and within
+    ``LIVE_VERSION_CACHE_MS`` not even a query), the template, the full path and
+    what of the viewer a page shows: their roles (their buttons, "next for you")
+    and staff flag (the admin link). Everything else a page shows is the plan's
+    live data, which the version covers. The viewer's name and CSRF token go in on
+    the way out, and a page with a message to show is rendered for that one
+    request. ``PAGE_CACHE_SECONDS`` bounds what only the clock moves ("synced 3
+    minutes ago").
+    """
+    messages_waiting = _has_messages(request)
+    version, _ = _state(request, slug=slug, number=number, fresh=messages_waiting)
+    user = request.user
+    viewer = f"{int(user.is_staff)}:{','.join(sorted(user_roles(user)))}"
+    key = "gatehouse:page:" + _digest((template, request.get_full_path(), version, viewer))
+    keep = settings.PAGE_CACHE_SECONDS and not messages_waiting
+    html = _cache_get(key) if keep else None
+    if html is None:
+        plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
+        page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
+        if "live_html" in page:
+            # The template shows its live region from here when it is already rendered.
+            page["live_html"] = live_html(
+                request, template, page, slug=slug, number=number, version=version, with_token=False
+            )
+        html = render_to_string(
+            template, {**page, "csrf_token": CSRF_PLACEHOLDER, "viewer_name": NAME_PLACEHOLDER}, request=request
+        )
+        if keep:
+            _cache_set(key, html, timeout=settings.PAGE_CACHE_SECONDS)
+    html = html.replace(CSRF_PLACEHOLDER, get_token(request)).replace(NAME_PLACEHOLDER, escape(user.get_username()))
+    return _uncached(HttpResponse(html))
 
 
 def live_response(
@@ -213,7 +296,7 @@ def live_response(
     context: Callable[[Plan], dict],
     stop_when_approved: bool = False,
 ) -> HttpResponse:
-    """A page, or for an htmx poll its ``live`` partial of out-of-band status regions.
+    """A page (``versioned_page``), or for an htmx poll its ``live`` partial of out-of-band status regions.
 
     The poller sends the version of what it shows. An unchanged version is a 204
     (htmx swaps nothing, nothing flickers) that costs the access check and one
@@ -225,17 +308,8 @@ def live_response(
     """
     response: HttpResponse
     if not request.htmx:
-        # The compiled version query (a fresh reading, before the page's data is read);
-        # the plan is only fetched if the page's context uses it (a batch page has it
-        # from its batch already).
-        version, _ = read_version(slug=slug, number=number)
-        plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
-        page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
-        if "live_html" in page:
-            # The template shows its live region from here when it is already rendered.
-            page["live_html"] = live_html(request, template, page, slug=slug, number=number, version=version)
-        return _uncached(render(request, template, page))
-    version, batch_state = polled_state(slug=slug, number=number)
+        return versioned_page(request, template, slug=slug, number=number, context=context)
+    version, batch_state = _state(request, slug=slug, number=number)
     if request.GET.get("v") == version:
         # Unchanged. A final state (an approved batch) that the page already shows: tell
         # htmx to stop polling. A page that does not show it yet gets it first, so the
@@ -263,6 +337,7 @@ def live_html(
     number: int | None,
     version: str,
     oob: bool = False,
+    with_token: bool = True,
 ) -> SafeString:
     """The template's ``live`` partial, rendered once per version and role set.
 
@@ -270,16 +345,20 @@ def live_html(
     roles (their buttons, "next for you"), nothing else of the viewer; the CSRF
     token in its forms is the viewer's own, put in after the cache. Context values
     that are callables are only called when the region is really rendered.
+    ``with_token=False`` leaves the placeholder in, for a page that is itself
+    cached for every viewer with these roles and puts the token in last.
     """
     roles = ",".join(sorted(user_roles(request.user)))
     key = f"gatehouse:live-html:{template}:{slug}:{number}:{version}:{roles}:{int(oob)}"
-    html = cache.get(key)
+    html = _cache_get(key)
     if html is None:
         html = render_to_string(
             f"{template}#live", {**context, "oob": oob, "csrf_token": CSRF_PLACEHOLDER}, request=request
         )
-        cache.set(key, html, timeout=300)
-    return mark_safe(html.replace(CSRF_PLACEHOLDER, get_token(request)))  # noqa: S308 (our own render)
+        _cache_set(key, html, timeout=300)
+    if with_token:
+        html = html.replace(CSRF_PLACEHOLDER, get_token(request))
+    return mark_safe(html)  # noqa: S308 (our own render)
 
 
 def _uncached(response: HttpResponse) -> HttpResponse:

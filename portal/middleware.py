@@ -131,3 +131,42 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if isinstance(error, OperationalError | InterfaceError):
         return database_unavailable_response(request)
     return defaults.server_error(request)
+
+
+# The name of the marker cookie below; pages/live.py reads it.
+WROTE_COOKIE = "gatehouse_wrote"
+WROTE_COOKIE_SECONDS = 2
+
+
+class WroteCookieMiddleware:
+    """Marks, for a couple of seconds, the browser that just changed something.
+
+    Open pages share one reading of their plan's version for a fraction of a second
+    (``LIVE_VERSION_CACHE_MS``), and whole pages are served from the cache by that
+    reading. Whoever just ticked, uploaded or decided must see it on the very next
+    page, so a successful write from a signed-in browser sets this short-lived
+    cookie, and while it is there that browser's pages and polls read the version
+    afresh. It holds no data (the value is "1"), only a hint that costs one query.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (
+            request.method not in SAFE_METHODS
+            and response.status_code < 400
+            and user is not None
+            and user.is_authenticated
+        ):
+            response.set_cookie(
+                WROTE_COOKIE,
+                "1",
+                max_age=WROTE_COOKIE_SECONDS,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response

@@ -60,13 +60,15 @@ ACTION_DESCRIPTIONS = {
 def user_roles(user: AnyUser) -> set[str]:
     if not user.is_authenticated:
         return set()
-    # Remembered on the user object: a page asks several times per request.
-    cached: set[str] | None = user.__dict__.get("_gatehouse_roles")
+    # Remembered on the user object: a page asks several times per request, and the
+    # cached user (portal/auth.py) carries them from request to request. getattr and
+    # setattr, not __dict__: request.user is a lazy proxy, and they reach the user itself.
+    cached: set[str] | None = getattr(user, "_gatehouse_roles", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
         if user.is_superuser:
             cached.add(Role.RELEASE_MANAGER)
-        user.__dict__["_gatehouse_roles"] = cached
+        setattr(user, "_gatehouse_roles", cached)  # noqa: B010 (not a declared attribute)
     return cached
 
 

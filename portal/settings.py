@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "portal",
     "batches",
     "signoffs",
     "tokens",
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After a successful write, this browser reads the live version afresh for a moment.
+    "portal.middleware.WroteCookieMiddleware",
     # Before any process_view (CSRF parses the body there): size and sign-in checks from the headers.
     "portal.middleware.RequestBodyGuardMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -137,7 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before the password is even hashed.
     "portal.throttle.LoginThrottleBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with each request's user and roles kept in the cache (portal/auth.py).
+    "portal.auth.CachedModelBackend",
 ]
 # Login throttling (django-axes): per account and, separately, per address; the lockout expires.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
@@ -255,10 +259,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # Open pages poll every second; polls within this many milliseconds share one reading of
 # their plan's version (pages/live.py), so 200 open pages cost a few queries a second.
 LIVE_VERSION_CACHE_MS = env_int("LIVE_VERSION_CACHE_MS", 250, minimum=0)
+# A whole live page is rendered once per version and viewer and kept this long (pages/live.py);
+# the bound is for what moves with the clock alone ("3 minutes ago"). 0 turns it off.
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
+# Each request's user and roles come from the cache (portal/auth.py), forgotten on every ORM
+# change to the user or their groups; this bounds a change made without signals. 0 turns it off.
+USER_CACHE_SECONDS = env_int("USER_CACHE_SECONDS", 30, minimum=0)
+# Sessions are read from the cache and written through to the database: a poll costs no
+# session query, and a cache that is lost or down loses no session.
+SESSION_ENGINE = "portal.sessions"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "portal.cache.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

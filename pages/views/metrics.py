@@ -9,25 +9,29 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from metrics.report import plan_report, report_csv
 from metrics.services import plan_metrics_recompute
-from pages.access import HtmxHttpRequest, plan_for
+from pages.access import HtmxHttpRequest, plan_for, require
+from pages.live import versioned_page
 from portal.roles import user_can
 
 
 @require_GET
 def plan_metrics(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    plan = plan_for(request, slug)
-    report = plan_report(plan)
-    context = {
-        "plan": plan,
-        "report": report,
-        "can_recompute": user_can(request.user, "recompute_metrics"),
-    }
-    return render(request, "pages/metrics.html", context)
+    require(request, "view")
+    return versioned_page(
+        request,
+        "pages/metrics.html",
+        slug=slug,
+        context=lambda plan: {
+            "plan": plan,
+            "report": plan_report(plan),
+            "can_recompute": user_can(request.user, "recompute_metrics"),
+        },
+    )
 
 
 @require_GET

@@ -22,7 +22,7 @@ from batches.plan_settings import gate_check_names_configure, plan_configure
 from pages import readmodels
 from pages.access import UNPROCESSABLE, HtmxHttpRequest, actor, plan_for, require
 from pages.forms import PlanSettingsForm
-from pages.live import live_response
+from pages.live import live_response, versioned_page
 
 PLAN_MAX_BYTES = 1_048_576
 
@@ -200,9 +200,14 @@ def plan_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def plan_roadmap(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The plan's batches on a timeline, planned order beside the actual sequence, and its principles."""
-    plan = plan_for(request, slug)
-    return render(
+    require(request, "view")
+    return versioned_page(
         request,
         "pages/roadmap.html",
-        {"plan": plan, "roadmap": readmodels.plan_roadmap(plan), "can": readmodels.permissions_for(request.user)},
+        slug=slug,
+        context=lambda plan: {
+            "plan": plan,
+            "roadmap": readmodels.plan_roadmap(plan),
+            "can": readmodels.permissions_for(request.user),
+        },
     )

@@ -175,6 +175,7 @@ def test_preview_query_count_does_not_grow_with_the_plan(db, release_manager):
     client = client_for(release_manager)
     source = SAMPLE_PLAN.read_bytes()
     one_batch = source[: source.index(b"## Batch 2")] + source[source.index(b"## Batch Governance") :]
+    preview(client, one_batch)  # a session's first request also loads its user into the cache
     with CaptureQueriesContext(connection) as small:
         assert preview(client, one_batch).status_code == 200
     with CaptureQueriesContext(connection) as full:
@@ -642,4 +643,5 @@ def test_roadmap_query_count_is_constant(small_plan, big_plan, stakeholder, djan
     with django_assert_max_num_queries(small):
         response = client.get(roadmap_url(big_plan.slug))
     assert len(_rows(response.content.decode())) == 50
-    assert small == query_count(client, roadmap_url(big_plan.slug)) <= 6
+    # Cold: session, user, roles, the version, then the roadmap's own few.
+    assert small == query_count(client, roadmap_url(big_plan.slug)) <= 7

@@ -1,0 +1,137 @@
+"""Whole live pages are rendered once per version and viewer (pages.live.versioned_page).
+
+What must hold: an unchanged page is served without a render; any change moves the
+version and so the page; each viewer's page is their own (roles, name, CSRF token,
+messages); and whoever just changed something sees it on their very next page,
+even while other viewers share a reading of the version.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal.middleware import WROTE_COOKIE
+from signoffs.services import signoff_record
+from tests.factories import UserFactory
+from tests.pages.helpers import client_for, page_text
+
+
+def signoff_url(item) -> str:
+    return reverse("pages:item-signoff", kwargs={"pk": item.pk})
+
+
+def without_tokens(response) -> str:
+    """The page's text with each CSRF token (masked afresh on every response) blanked."""
+    return re.sub(r'(csrfmiddlewaretoken" value=|"X-CSRFToken": )"[^"]+"', r"\1", page_text(response))
+
+
+def pages_of(batch) -> list[str]:
+    slug = batch.plan.slug
+    return [
+        batch.get_absolute_url(),
+        reverse("pages:present", kwargs={"slug": slug, "number": batch.number}),
+        reverse("pages:plan", kwargs={"slug": slug}),
+        reverse("pages:roadmap", kwargs={"slug": slug}),
+        reverse("pages:plan-metrics", kwargs={"slug": slug}),
+    ]
+
+
+@pytest.mark.parametrize("page", range(5))
+def test_an_unchanged_page_is_served_again_without_a_render_or_a_query(item, engineer, page):
+    url = pages_of(item.gate.batch)[page]
+    client = client_for(engineer)
+    first = client.get(url)
+    assert first.status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(url)
+    assert again.status_code == 200
+    assert again.templates == []  # nothing rendered
+    assert len(queries) == 1  # the version (the tests read it afresh every time)
+    assert without_tokens(again) == without_tokens(first)
+
+
+def test_a_change_made_elsewhere_moves_the_cached_page(item, engineer, release_manager):
+    url = item.gate.batch.get_absolute_url()
+    viewer = client_for(release_manager)
+    before = viewer.get(url).content.decode()
+    assert "Seen on the dashboard" not in before
+    signoff_record(item=item, user=engineer, action="tick", note="Seen on the dashboard")
+    after = viewer.get(url).content.decode()
+    assert "Seen on the dashboard" in after
+
+
+def test_whoever_ticks_sees_it_on_their_next_page_while_others_share_a_reading(item, engineer, settings):
+    settings.LIVE_VERSION_CACHE_MS = 60_000  # a reading of the version is shared for a minute
+    url = item.gate.batch.get_absolute_url()
+    client = client_for(engineer)
+    other = client_for(UserFactory(username="olga", role="engineer"))
+    assert "Checked on staging" not in client.get(url).content.decode()
+    assert "Checked on staging" not in other.get(url).content.decode()
+    tick = client.post(signoff_url(item), {"action": "tick", "note": "Checked on staging"})
+    assert tick.status_code == 302
+    assert tick.cookies[WROTE_COOKIE]["max-age"] == 2
+    assert "Checked on staging" in client.get(url).content.decode()
+    # Someone who wrote nothing is served by the shared reading until it is renewed...
+    assert "Checked on staging" not in other.get(url).content.decode()
+    settings.LIVE_VERSION_CACHE_MS = 0
+    assert "Checked on staging" in other.get(url).content.decode()
+
+
+def test_a_refused_write_sets_no_marker(item, stakeholder):
+    response = client_for(stakeholder).post(signoff_url(item), {"action": "tick", "note": ""})
+    assert response.status_code == 403
+    assert WROTE_COOKIE not in response.cookies
+
+
+def test_a_page_with_a_message_is_the_viewers_own_and_shows_it(item, engineer):
+    url = item.gate.batch.get_absolute_url()
+    client = client_for(engineer)
+    client.get(url)  # cached, without a message
+    response = client.post(signoff_url(item), {"action": "tick", "note": "Looks right"}, follow=True)
+    messages = re.findall(r'<p class="message[^"]*"[^>]*>([^<]+)</p>', response.content.decode())
+    assert messages, "the tick's confirmation is shown"
+    # Shown once: the next view of the same version is the cached page, without it.
+    again = client.get(url).content.decode()
+    assert not re.findall(r'<p class="message[^"]*"[^>]*>([^<]+)</p>', again)
+
+
+def test_each_viewer_gets_their_own_name_roles_and_csrf_token(item, engineer, stakeholder):
+    url = item.gate.batch.get_absolute_url()
+    pages = {}
+    for user in (engineer, stakeholder, UserFactory(username="erin", role="engineer")):
+        client = client_for(user, csrf=True)
+        html = client.get(url).content.decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+        pages[user.username] = (client, html, token)
+    assert len({token for _, _, token in pages.values()}) == 3
+    for name, (_, html, _) in pages.items():
+        assert f"<span>{name}</span>" in html
+        assert "gatehouse-csrf-placeholder" not in html
+    assert 'value="tick"' in pages["erin"][1]
+    assert 'value="tick"' not in pages["stan"][1]
+    client, _, token = pages["erin"]
+    assert client.post(signoff_url(item), {"action": "tick", "csrfmiddlewaretoken": token}).status_code == 302
+
+
+def test_a_new_role_shows_on_the_next_page(item, stakeholder):
+    url = item.gate.batch.get_absolute_url()
+    client = client_for(stakeholder)
+    assert 'value="tick"' not in client.get(url).content.decode()
+    stakeholder.groups.add(Group.objects.get(name="engineer"))
+    assert 'value="tick"' in client.get(url).content.decode()
+
+
+def test_without_a_page_cache_every_view_renders(item, engineer, settings):
+    settings.PAGE_CACHE_SECONDS = 0
+    url = item.gate.batch.get_absolute_url()
+    client = client_for(engineer)
+    client.get(url)
+    assert client.get(url).templates != []
+    assert not [key for key in cache._cache if "gatehouse:page:" in key]  # locmem's own store
