@@ -32,7 +32,8 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib.messages import get_messages
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
@@ -195,8 +196,30 @@ def read_version(*, slug: str, number: int | None = None) -> tuple[str, str | No
     return _digest(row[:-1]), row[-1]
 
 
-def _cache_get(key: str):
-    """A cache read that a cache outage turns into a miss: pages work without Redis, only slower."""
+def _local():
+    """This process's own cache in front of Redis, or None when the default cache is already local.
+
+    What pages.live keeps is addressed by version (a rendered page or region of one
+    version never changes), or is a reading that is only good for a fraction of a
+    second: a process may keep its own copy. It saves a Redis round trip (and
+    Redis's own CPU) on nearly every page view and poll.
+    """
+    local = caches["local"]
+    return None if isinstance(cache, LocMemCache) else local
+
+
+def _cache_get(key: str, *, timeout: int):
+    """This process's copy, else the shared cache's (kept locally for ``timeout``); an outage is a miss."""
+    local = _local()
+    if local is not None and (value := local.get(key)) is not None:
+        return value
+    value = _shared_get(key)
+    if local is not None and value is not None:
+        local.set(key, value, timeout=timeout)
+    return value
+
+
+def _shared_get(key: str):
     try:
         return cache.get(key)
     except Exception:
@@ -205,6 +228,8 @@ def _cache_get(key: str):
 
 
 def _cache_set(key: str, value: object, timeout: int) -> None:
+    if (local := _local()) is not None:
+        local.set(key, value, timeout=timeout)
     try:
         cache.set(key, value, timeout=timeout)
     except Exception:
@@ -223,9 +248,16 @@ def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | No
     key = f"gatehouse:live:{slug}:{number}"
     max_age = settings.LIVE_VERSION_CACHE_MS / 1000
     started = time.time()
-    cached = _cache_get(key) if max_age else None
-    if cached and started - cached[0] < max_age:
-        return cached[1], cached[2]
+    if max_age:
+        # A reading's age counts from when it was taken, wherever it was copied to since.
+        local = _local()
+        cached = local.get(key) if local is not None else None
+        if not (cached and started - cached[0] < max_age):
+            cached = _shared_get(key)
+            if local is not None and cached:
+                local.set(key, cached, timeout=60)
+        if cached and started - cached[0] < max_age:
+            return cached[1], cached[2]
     version, batch_state = read_version(slug=slug, number=number)
     if max_age:
         _cache_set(key, (started, version, batch_state), timeout=60)
@@ -269,7 +301,7 @@ def versioned_page(
     viewer = f"{int(user.is_staff)}:{','.join(sorted(user_roles(user)))}"
     key = "gatehouse:page:" + _digest((template, request.get_full_path(), version, viewer))
     keep = settings.PAGE_CACHE_SECONDS and not messages_waiting
-    html = _cache_get(key) if keep else None
+    html = _cache_get(key, timeout=settings.PAGE_CACHE_SECONDS) if keep else None
     if html is None:
         plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
         page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
@@ -350,7 +382,7 @@ def live_html(
     """
     roles = ",".join(sorted(user_roles(request.user)))
     key = f"gatehouse:live-html:{template}:{slug}:{number}:{version}:{roles}:{int(oob)}"
-    html = _cache_get(key)
+    html = _cache_get(key, timeout=300)
     if html is None:
         html = render_to_string(
             f"{template}#live", {**context, "oob": oob, "csrf_token": CSRF_PLACEHOLDER}, request=request

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 
 from tests.factories import UserFactory
 
@@ -68,6 +69,13 @@ def pytest_collection_modifyitems(config, items):
 def _isolated_cache_prefix(worker_id):
     # Parallel workers share one Redis in CI; a prefix keeps their keys apart.
     settings.CACHES["default"]["KEY_PREFIX"] = f"test-{worker_id}-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_cache():
+    # Each process's own cache (pages.live's copies, by version) would carry a page of one
+    # test into another whose ids, and so versions, repeat.
+    caches["local"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,10 @@ from portal.cache import RedisCache
 from tests.factories import UserFactory
 from tests.pages.helpers import HTMX, client_for
 
-UNREACHABLE_REDIS = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+UNREACHABLE_REDIS = {
+    "default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test-unreachable"},
+}
 
 
 @pytest.fixture(autouse=True)
