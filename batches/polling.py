@@ -217,6 +217,14 @@ def github_polling_pause(*, now: float | None = None) -> str | None:
     )
 
 
+def github_retry_wait(*, now: float | None = None) -> float | None:
+    """Seconds GitHub still asked us to wait (``retry-after``, an exhausted limit), or None."""
+    entry = CacheRateLimitLedger().read() or {}
+    now = timezone.now().timestamp() if now is None else now
+    retry_at = entry.get("retry_at")
+    return retry_at - now if retry_at is not None and retry_at > now else None
+
+
 # -- reading the activity ---------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from batches.models import Batch, ConditionalCache, PlannedPR, WebhookDelivery
-from batches.polling import Due, PollPolicy, batch_activity, cycle_plan, github_polling_pause
+from batches.polling import Due, PollPolicy, batch_activity, cycle_plan, github_polling_pause, github_retry_wait
 from batches.sync import BatchBusy, SyncReport, active_batches, batch_sync
 from providers.http import RateLimited
 
@@ -115,6 +115,12 @@ def sync_prs(self, pr_ids: list[int]) -> None:
 
 
 def _sync_prs(task, pr_ids: list[int]) -> None:
+    wait = github_retry_wait()
+    if wait is not None and not task.request.is_eager:
+        # GitHub said to wait (retry-after, or the hourly limit spent): asking now would only be
+        # refused again, and GitHub may block a client that keeps asking. The news waits, never dropped.
+        sync_prs.apply_async(args=(pr_ids,), countdown=wait + random.uniform(0, 5))
+        return
     by_batch: dict[int, list[int]] = {}
     for pr_id, batch_id in PlannedPR.objects.filter(pk__in=pr_ids).values_list("pk", "batch_id"):
         by_batch.setdefault(batch_id, []).append(pr_id)

@@ -365,3 +365,29 @@ def test_beat_reads_the_polling_settings(settings):
     assert PollPolicy.from_settings() == PollPolicy(
         interval=timedelta(seconds=30), hot=timedelta(minutes=5), quiet=timedelta(minutes=20), max_prs=90
     )
+
+
+@pytest.mark.django_db
+def test_a_webhook_follow_up_waits_out_githubs_retry_after_and_is_not_dropped(six_batches, providers, monkeypatch):
+    from types import SimpleNamespace
+
+    from batches import tasks
+
+    first = six_batches[0].prs.get(number=1)
+    providers.json(
+        f"/github/repos/{REPO}/pulls/{first.github_number}",
+        {"message": "You have exceeded a secondary rate limit."},
+        status=403,
+        headers={"retry-after": "120"},
+    )
+    poll_cycle()  # the refusal is recorded
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.sync_prs, "apply_async", lambda args, countdown: queued.append((args, countdown)))
+    worker = SimpleNamespace(request=SimpleNamespace(is_eager=False, retries=0))
+    other = six_batches[1].prs.get(number=1)
+    reset_request_stats()
+    tasks._sync_prs(worker, [other.pk])
+    assert request_stats("GitHub").requests == 0
+    ((args, countdown),) = queued
+    assert args == ([other.pk],)
+    assert 115 <= countdown <= 125
