@@ -145,7 +145,8 @@ def process_webhook_delivery(self, delivery_id: int) -> None:
     The claim (a conditional update of ``processed_at``, its count checked) makes a
     delivery queued twice (by the webhook and by the sweep during an outage) run once.
     It comes before the sync: should a worker die mid-sync, the periodic ``sync_all``
-    re-evaluates the same gates within ``GATE_SYNC_INTERVAL_SECONDS``. Provider errors
+    re-evaluates the same gates within ``GATE_SYNC_INTERVAL_SECONDS``, since a delivery
+    naming a batch's PRs makes it hot (``batches.polling``) and so polled every cycle. Provider errors
     are retried as ``sync_prs`` retries them.
     """
     claimed = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(
