@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from batches.conditional_cache import DatabaseConditionalStore
 from batches.models import Gate, GateEvent, GateEventAction, GateKind, GateScope, GateState, PlannedPR
+from batches.polling import CacheRateLimitLedger
 from batches.signals import gate_state_changed
 from providers.github import CheckRun, CommitStatus, GitHubClient, Review
 from providers.http import ProviderError
@@ -72,7 +73,8 @@ class Providers:
     def gh(self) -> GitHubClient:
         if self.github is None:
             # Conditional GETs against the shared database: an idle pass costs GitHub's rate limit nothing.
-            self.github = GitHubClient(store=DatabaseConditionalStore())
+            # The rate-limit headers of every answer go to the shared ledger the poller paces on.
+            self.github = GitHubClient(store=DatabaseConditionalStore(), ledger=CacheRateLimitLedger())
         return self.github
 
     def rd(self) -> RenderClient:

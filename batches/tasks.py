@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from batches.models import Batch, ConditionalCache, PlannedPR, WebhookDelivery
+from batches.polling import Due, PollPolicy, batch_activity, cycle_plan, github_polling_pause, github_retry_wait
 from batches.sync import BatchBusy, SyncReport, active_batches, batch_sync
 from providers.http import RateLimited
 
@@ -63,18 +64,38 @@ def _retry_on_errors(task, report: SyncReport) -> None:
 
 @shared_task(ignore_result=True, **RETRY_ON_DATABASE_ERRORS)
 def sync_all() -> int:
-    """Beat's periodic entry point: one ``sync_batch`` per active batch. Returns how many were queued."""
+    """Beat's periodic entry point: one ``sync_batch`` per batch due this cycle. Returns how many were queued."""
     # Every new head commit leaves cached check-run pages behind; forget the old ones.
     # A still-used row that ages out costs one counted request to re-fetch.
     ConditionalCache.objects.filter(fetched_at__lt=timezone.now() - CONDITIONAL_CACHE_MAX_AGE).delete()
-    ids = [batch.pk for batch in active_batches()]
-    for batch_id in ids:
-        sync_batch.delay(batch_id)
-    return len(ids)
+    return len(poll_cycle())
+
+
+def poll_cycle(*, now: datetime | None = None) -> list[Due]:
+    """Queue this cycle's due batches (:mod:`batches.polling`), spread over the cycle; what was queued.
+
+    Nothing is queued while GitHub's last headers say to wait or the reserve is reached:
+    the batches stay due and, being the oldest, go first once polling resumes.
+    """
+    now = now or timezone.now()
+    pause = github_polling_pause(now=now.timestamp())
+    if pause:
+        logger.warning("Polling paused: %s", pause)
+        return []
+    policy = PollPolicy.from_settings()
+    plan = cycle_plan(batch_activity(active_batches(), now=now, hot=policy.hot), now=now, policy=policy)
+    for due in plan:
+        sync_batch.apply_async(args=(due.batch_id,), kwargs={"periodic": True}, countdown=due.countdown)
+    return plan
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=MAX_RETRIES, **RETRY_ON_DATABASE_ERRORS)
-def sync_batch(self, batch_id: int) -> None:
+def sync_batch(self, batch_id: int, periodic: bool = False) -> None:
+    """Sync one batch. A ``periodic`` one (queued by the poll) is dropped if polling has since paused."""
+    if periodic and (pause := github_polling_pause()):
+        # The cycle stops early: the batch stays due and is polled first once the limit allows.
+        logger.info("Batch %s not polled: %s", batch_id, pause)
+        return
     batch = Batch.objects.select_related("plan").filter(pk=batch_id).first()
     if batch is None:
         return
@@ -94,6 +115,12 @@ def sync_prs(self, pr_ids: list[int]) -> None:
 
 
 def _sync_prs(task, pr_ids: list[int]) -> None:
+    wait = github_retry_wait()
+    if wait is not None and not task.request.is_eager:
+        # GitHub said to wait (retry-after, or the hourly limit spent): asking now would only be
+        # refused again, and GitHub may block a client that keeps asking. The news waits, never dropped.
+        sync_prs.apply_async(args=(pr_ids,), countdown=wait + random.uniform(0, 5))
+        return
     by_batch: dict[int, list[int]] = {}
     for pr_id, batch_id in PlannedPR.objects.filter(pk__in=pr_ids).values_list("pk", "batch_id"):
         by_batch.setdefault(batch_id, []).append(pr_id)
@@ -118,7 +145,8 @@ def process_webhook_delivery(self, delivery_id: int) -> None:
     The claim (a conditional update of ``processed_at``, its count checked) makes a
     delivery queued twice (by the webhook and by the sweep during an outage) run once.
     It comes before the sync: should a worker die mid-sync, the periodic ``sync_all``
-    re-evaluates the same gates within ``GATE_SYNC_INTERVAL_SECONDS``. Provider errors
+    re-evaluates the same gates within ``GATE_SYNC_INTERVAL_SECONDS``, since a delivery
+    naming a batch's PRs makes it hot (``batches.polling``) and so polled every cycle. Provider errors
     are retried as ``sync_prs`` retries them.
     """
     claimed = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(

@@ -243,7 +243,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
-# Beat fans out one sync per active batch; GitHub webhooks make changes show up sooner.
+# Adaptive polling (batches/polling.py): each cycle beat queues the batches that are due, spread over
+# the cycle. Webhooks carry the news; the poll reconciles. A batch changed within GATE_SYNC_HOT_MINUTES
+# (a gate event, a push, a merge, a webhook naming its PRs) is polled every cycle; a quiet one once per
+# GATE_SYNC_QUIET_MINUTES; approved batches never. At most GATE_SYNC_MAX_PRS_PER_CYCLE PRs a cycle
+# (GitHub's secondary limit is 900 requests a minute per endpoint, and each PR costs one on each of
+# three or four endpoints). Polling waits while fewer than GITHUB_RATE_LIMIT_RESERVE requests remain
+# of the hourly limit (what GitHub's headers last said), keeping those for webhooks and people.
+GATE_SYNC_HOT_MINUTES = env_int("GATE_SYNC_HOT_MINUTES", 10, minimum=1)
+GATE_SYNC_QUIET_MINUTES = env_int("GATE_SYNC_QUIET_MINUTES", 30, minimum=1)
+GATE_SYNC_MAX_PRS_PER_CYCLE = env_int("GATE_SYNC_MAX_PRS_PER_CYCLE", 270, minimum=1)
+GITHUB_RATE_LIMIT_RESERVE = env_int("GITHUB_RATE_LIMIT_RESERVE", 500, minimum=0)
+# Beat queues the due batches; GitHub webhooks make changes show up sooner.
 CELERY_BEAT_SCHEDULE: dict = {
     "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
     # The webhook outbox and missing thumbnails: what was accepted while the broker was down catches up.

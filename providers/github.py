@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from providers._parse import parse_each, parse_one, parse_time
-from providers.http import ConditionalStore, HttpClient, MalformedResponse
+from providers.http import ConditionalStore, HttpClient, MalformedResponse, RateLimitLedger
 
 PROVIDER = "GitHub"
 
@@ -228,6 +228,7 @@ class GitHubClient:
     """One client per sync pass; close it (or use ``with``) when done.
 
     ``store`` keeps the ETags and last bodies of GETs; without one nothing is conditional.
+    ``ledger`` hears the ``x-ratelimit-*`` headers of every answer (the poller paces itself on them).
     """
 
     def __init__(
@@ -237,6 +238,7 @@ class GitHubClient:
         base_url: str | None = None,
         timeout: float | None = None,
         store: ConditionalStore | None = None,
+        ledger: RateLimitLedger | None = None,
     ) -> None:
         token = token if token is not None else settings.GITHUB_TOKEN
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -248,6 +250,7 @@ class GitHubClient:
             headers=headers,
             timeout=timeout,
             store=store,
+            ledger=ledger,
         )
 
     def __enter__(self) -> GitHubClient:

@@ -170,6 +170,60 @@ def rate_limit_delay(response: httpx.Response) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class RateLimitStatus:
+    """What a provider's headers said about its rate limit, read from one response.
+
+    ``remaining``/``limit``/``reset_at`` come from ``x-ratelimit-*`` (GitHub sends them on
+    every answer, a 304 included); ``retry_at`` is set when the answer was a refusal
+    (``retry-after``, or ``x-ratelimit-remaining: 0``): nothing more may be sent before it.
+    Times are UTC epoch seconds.
+    """
+
+    remaining: int | None = None
+    limit: int | None = None
+    reset_at: float | None = None
+    resource: str = ""
+    retry_at: float | None = None
+
+
+def _header_int(headers: httpx.Headers, name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rate_limit_status(response: httpx.Response, *, now: float | None = None) -> RateLimitStatus | None:
+    """The rate-limit news in ``response``'s headers, or None when it carries none."""
+    now = time.time() if now is None else now
+    headers = response.headers
+    remaining = _header_int(headers, "x-ratelimit-remaining")
+    limit = _header_int(headers, "x-ratelimit-limit")
+    reset = _header_int(headers, "x-ratelimit-reset")
+    delay = rate_limit_delay(response)
+    if remaining is None and delay is None:
+        return None
+    return RateLimitStatus(
+        remaining=remaining,
+        limit=limit,
+        reset_at=float(reset) if reset is not None else None,
+        resource=headers.get("x-ratelimit-resource", ""),
+        retry_at=now + delay if delay is not None else None,
+    )
+
+
+class RateLimitLedger(Protocol):
+    """Where a client reports the rate-limit headers it sees, so the poller can pace itself.
+
+    The portal hands in one shared by every worker (``batches.polling``); without one
+    the headers are only read to raise :class:`RateLimited`.
+    """
+
+    def record(self, provider: str, status: RateLimitStatus) -> None: ...
+
+
 # -- conditional requests -----------------------------------------------------------
 
 
@@ -246,10 +300,12 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         store: ConditionalStore | None = None,
+        ledger: RateLimitLedger | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url
         self.store = store
+        self.ledger = ledger
         seconds = settings.PROVIDER_TIMEOUT_SECONDS if timeout is None else timeout
         self._client = httpx.Client(
             headers={"User-Agent": "gatehouse", **(headers or {})},
@@ -362,6 +418,8 @@ class HttpClient:
                 retryable=unsent or method != "POST",
             ) from exc
         _count(self.provider, not_modified=response.status_code == 304)
+        if self.ledger is not None and (status := rate_limit_status(response)) is not None:
+            self.ledger.record(self.provider, status)
         return response
 
     def _decode(self, text: str, url: str, *, method: str = "GET") -> Any:

@@ -96,6 +96,16 @@ def _private_media(settings, tmp_path):
     storages._storages.pop("evidence", None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_ledger():
+    """Each test starts with no GitHub rate-limit reading: one test's refusal must not pause another's polling."""
+    from batches.polling import CacheRateLimitLedger
+
+    CacheRateLimitLedger().forget("GitHub")
+    yield
+    CacheRateLimitLedger().forget("GitHub")
+
+
 @pytest.fixture
 def sample_plan_source() -> bytes:
     return SAMPLE_PLAN.read_bytes()

@@ -49,6 +49,46 @@ class Route:
     etag: bool = True
 
 
+# GitHub's answer once the primary limit is spent (its REST docs, "Exceeding the primary rate limit").
+GITHUB_LIMIT_EXCEEDED = {
+    "message": "API rate limit exceeded for user ID 1.",
+    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+}
+
+
+@dataclass
+class GitHubRateLimit:
+    """The hourly window GitHub's ``x-ratelimit-*`` headers describe; a new one starts at ``reset``."""
+
+    limit: int = 5000
+    remaining: int = 5000
+    reset: int = field(default_factory=lambda: int(time.time()) + 3600)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _roll(self) -> None:
+        if time.time() >= self.reset:
+            self.remaining, self.reset = self.limit, int(time.time()) + 3600
+
+    def exhausted(self) -> bool:
+        with self.lock:
+            self._roll()
+            return self.remaining <= 0
+
+    def spend(self, *, counted: bool) -> dict[str, str]:
+        """Count one answer (a 304 is free) and return the headers it carries."""
+        with self.lock:
+            self._roll()
+            if counted and self.remaining > 0:
+                self.remaining -= 1
+            return {
+                "x-ratelimit-limit": str(self.limit),
+                "x-ratelimit-remaining": str(self.remaining),
+                "x-ratelimit-used": str(self.limit - self.remaining),
+                "x-ratelimit-reset": str(self.reset),
+                "x-ratelimit-resource": "core",
+            }
+
+
 @dataclass
 class Seen:
     method: str
@@ -71,6 +111,11 @@ class FakeProviders:
         self.seen: list[Seen] = []
         self.world = world
         self.lock = threading.Lock()
+        # GitHub's primary limit as its headers show it: every /github answer carries
+        # x-ratelimit-*, every one but a 304 uses one request, and at 0 it refuses with 403.
+        self.github_limit = GitHubRateLimit()
+        self.in_flight = 0
+        self.max_in_flight = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,6 +203,12 @@ class FakeProviders:
     def clear_seen(self) -> None:
         with self.lock:
             self.seen.clear()
+            self.max_in_flight = self.in_flight
+
+    def github_rate_limit(self, *, remaining: int, limit: int = 5000, reset_in: float = 3600) -> None:
+        """Start a new window of GitHub's hourly limit with ``remaining`` requests left."""
+        with self.lock:
+            self.github_limit = GitHubRateLimit(limit=limit, remaining=remaining, reset=int(time.time() + reset_in))
 
     def _read_body(self, handler: BaseHTTPRequestHandler) -> bytes | None:
         try:
@@ -184,12 +235,25 @@ class FakeProviders:
         )
 
     def _answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer_one(handler, method)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer_one(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(handler.path)
         body = self._read_body(handler)
         route: Route | None
+        github = parts.path.startswith("/github/")
         if body is None:
             route = Route(body=b'{"message": "Problems parsing JSON"}', status=400, etag=False)
             body = b""
+        elif github and self.github_limit.exhausted():
+            route = Route(body=json.dumps(GITHUB_LIMIT_EXCEEDED).encode(), status=403, etag=False)
         else:
             route = self._route_answer(method, parts.path, parts.query, body)
         status = route.status if route else 404
@@ -202,6 +266,9 @@ class FakeProviders:
             headers["ETag"] = etag
             if handler.headers.get("If-None-Match") == etag:
                 status, payload = 304, b""
+        if github:
+            # A route's own x-ratelimit-* headers (a test's scenario) win over the simulated ones.
+            headers = {**self.github_limit.spend(counted=status != 304), **headers}
         with self.lock:
             self.seen.append(Seen(method, parts.path, parts.query, dict(handler.headers), status, body))
         try:

@@ -19,7 +19,10 @@ from providers.http import (
     MalformedResponse,
     ProviderError,
     RateLimited,
+    RateLimitLedger,
+    RateLimitStatus,
     Unavailable,
+    rate_limit_status,
     request_stats,
     reset_request_stats,
 )
@@ -328,3 +331,70 @@ def test_a_401_to_a_write_says_to_check_the_token(client, providers):
     providers.json("/github/things", {"message": "Bad credentials"}, status=401, method="POST")
     with pytest.raises(ProviderError, match="rejected the credentials"):
         client.post_json("things", {})
+
+
+# -- rate-limit headers reach the ledger ---------------------------------------------
+
+
+class MemoryLedger:
+    """A :class:`RateLimitLedger` that keeps every status it hears."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, RateLimitStatus]] = []
+
+    def record(self, provider: str, status: RateLimitStatus) -> None:
+        self.heard.append((provider, status))
+
+
+def _ledger(ledger: RateLimitLedger) -> RateLimitLedger:
+    return ledger  # mypy checks here that MemoryLedger satisfies the protocol
+
+
+def test_every_github_answer_reports_its_rate_limit_headers_a_304_included(providers, store):
+    providers.json("/github/x", {"a": 1})
+    providers.github_rate_limit(remaining=4321, reset_in=600)
+    ledger = MemoryLedger()
+    with HttpClient(provider="GitHub", base_url=providers.github_url, store=store, ledger=_ledger(ledger)) as http:
+        http.get_json("x")
+        http.get_json("x")  # a 304: GitHub does not count it, and still sends the headers
+    assert [s for s in providers.requests_to("/github/x")][1].status == 304
+    (_, first), (_, second) = ledger.heard
+    assert (first.remaining, first.limit, first.resource, first.retry_at) == (4320, 5000, "core", None)
+    assert second.remaining == 4320
+    assert 590 <= (second.reset_at or 0) - time.time() <= 600
+
+
+def test_a_refusal_reports_when_asking_again_is_allowed(providers):
+    providers.json(
+        "/github/x", {"message": "You have exceeded a secondary rate limit."}, status=403, headers={"Retry-After": "42"}
+    )
+    ledger = MemoryLedger()
+    with HttpClient(provider="GitHub", base_url=providers.github_url, ledger=ledger) as http:
+        with pytest.raises(RateLimited):
+            http.get_json("x")
+    ((provider, status),) = ledger.heard
+    assert provider == "GitHub"
+    assert 40 <= (status.retry_at or 0) - time.time() <= 42
+
+
+def test_the_fake_github_refuses_once_the_hourly_limit_is_spent(providers):
+    providers.json("/github/x", {"a": 1}, etag=False)
+    providers.github_rate_limit(remaining=1, reset_in=90)
+    ledger = MemoryLedger()
+    with HttpClient(provider="GitHub", base_url=providers.github_url, ledger=ledger) as http:
+        http.get_json("x")
+        with pytest.raises(RateLimited) as excinfo:
+            http.get_json("x")
+    assert 85 <= excinfo.value.retry_after <= 90
+    assert [s.remaining for _, s in ledger.heard] == [0, 0]
+
+
+def test_rate_limit_status_reads_nothing_from_an_answer_without_the_headers():
+    import httpx
+
+    assert rate_limit_status(httpx.Response(200, json={})) is None
+    limited = rate_limit_status(httpx.Response(429, headers={"retry-after": "7"}, text="slow down"), now=1000.0)
+    assert limited is not None
+    assert (limited.remaining, limited.retry_at) == (None, 1007.0)
+    garbled = rate_limit_status(httpx.Response(200, headers={"x-ratelimit-remaining": "lots"}))
+    assert garbled is None
