@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -236,6 +237,32 @@ def _cache_set(key: str, value: object, timeout: int) -> None:
         logger.warning("Cache unreachable; %s not kept", key, exc_info=True)
 
 
+_render_locks: dict[str, threading.Lock] = {}
+_render_locks_guard = threading.Lock()
+
+
+def _render_once(key: str, render: Callable[[], str], *, timeout: int) -> str:
+    """The cached render under ``key``, or a new one, rendered by one thread of this process at a time.
+
+    When the version moves, every open page's next poll and view asks for the new
+    render at once; with threaded workers each would render it, all competing for
+    the same cores. Here the others wait for the first and take its render.
+    """
+    html = _cache_get(key, timeout=timeout)
+    if html is not None:
+        return html
+    with _render_locks_guard:
+        lock = _render_locks.setdefault(key, threading.Lock())
+    with lock:
+        html = _cache_get(key, timeout=timeout)
+        if html is None:
+            html = render()
+            _cache_set(key, html, timeout=timeout)
+    with _render_locks_guard:
+        _render_locks.pop(key, None)
+    return html
+
+
 def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | None]:
     """(version, batch state) for a poll or a page: one cache read while the last reading is fresh enough.
 
@@ -300,9 +327,8 @@ def versioned_page(
     user = request.user
     viewer = f"{int(user.is_staff)}:{','.join(sorted(user_roles(user)))}"
     key = "gatehouse:page:" + _digest((template, request.get_full_path(), version, viewer))
-    keep = settings.PAGE_CACHE_SECONDS and not messages_waiting
-    html = _cache_get(key, timeout=settings.PAGE_CACHE_SECONDS) if keep else None
-    if html is None:
+
+    def render() -> str:
         plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
         page = {**context(plan), "version": version, "poll_seconds": POLL_SECONDS}
         if "live_html" in page:
@@ -310,11 +336,14 @@ def versioned_page(
             page["live_html"] = live_html(
                 request, template, page, slug=slug, number=number, version=version, with_token=False
             )
-        html = render_to_string(
+        return render_to_string(
             template, {**page, "csrf_token": CSRF_PLACEHOLDER, "viewer_name": NAME_PLACEHOLDER}, request=request
         )
-        if keep:
-            _cache_set(key, html, timeout=settings.PAGE_CACHE_SECONDS)
+
+    if settings.PAGE_CACHE_SECONDS and not messages_waiting:
+        html = _render_once(key, render, timeout=settings.PAGE_CACHE_SECONDS)
+    else:
+        html = render()
     html = html.replace(CSRF_PLACEHOLDER, get_token(request)).replace(NAME_PLACEHOLDER, escape(user.get_username()))
     return _uncached(HttpResponse(html))
 
@@ -382,12 +411,13 @@ def live_html(
     """
     roles = ",".join(sorted(user_roles(request.user)))
     key = f"gatehouse:live-html:{template}:{slug}:{number}:{version}:{roles}:{int(oob)}"
-    html = _cache_get(key, timeout=300)
-    if html is None:
-        html = render_to_string(
+    html = _render_once(
+        key,
+        lambda: render_to_string(
             f"{template}#live", {**context, "oob": oob, "csrf_token": CSRF_PLACEHOLDER}, request=request
-        )
-        _cache_set(key, html, timeout=300)
+        ),
+        timeout=300,
+    )
     if with_token:
         html = html.replace(CSRF_PLACEHOLDER, get_token(request))
     return mark_safe(html)  # noqa: S308 (our own render)

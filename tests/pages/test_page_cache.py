@@ -133,3 +133,28 @@ def test_without_a_page_cache_every_view_renders(item, engineer, settings):
     client = client_for(engineer)
     client.get(url)
     assert client.get(url).templates != []
+
+
+def test_threads_asking_for_the_same_new_render_render_it_once(db):
+    import threading
+    import time
+
+    from pages.live import _render_once
+
+    renders = []
+
+    def render() -> str:
+        renders.append(1)
+        time.sleep(0.05)  # long enough for the others to arrive while it renders
+        return "<p>page</p>"
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(_render_once("test:once", render, timeout=5))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["<p>page</p>"] * 4
+    assert len(renders) == 1
