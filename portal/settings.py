@@ -256,13 +256,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # their plan's version (pages/live.py), so 200 open pages cost a few queries a second.
 LIVE_VERSION_CACHE_MS = env_int("LIVE_VERSION_CACHE_MS", 250, minimum=0)
 
+# The cache only makes things faster (and counts the API's rate limit): with Redis away, pages,
+# ticks, uploads and webhooks go on without it (portal/cache.py), and a Redis that stops answering
+# costs at most these timeouts, not a hung worker. Sessions live in the database, never in Redis alone.
+CACHE_SOCKET_TIMEOUT_SECONDS = 1
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "portal.cache.OutageTolerantRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+            },
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # External providers. Base URLs are settings so tests and self-hosted users can
 # point them elsewhere (GitHub Enterprise, self-hosted Sentry).
