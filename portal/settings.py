@@ -236,6 +236,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer, except that a Redis outage mid-task does not end the worker (portal/worker.py).
+CELERY_WORKER_CONSUMER = "portal.worker:Consumer"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
