@@ -236,8 +236,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Celery's consumer, except that a Redis outage mid-task does not end the worker (portal/worker.py).
+# Celery's consumer, except that a Redis outage mid-task does not end the worker, and that it tries to
+# reconnect every second, for as long as Redis is away (portal/worker.py).
 CELERY_WORKER_CONSUMER = "portal.worker:Consumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
@@ -245,7 +247,7 @@ GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5
 CELERY_BEAT_SCHEDULE: dict = {
     "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
     # The webhook outbox and missing thumbnails: what was accepted while the broker was down catches up.
-    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 5.0},
+    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 2.0},
     "thumbnails-catch-up": {"task": "signoffs.tasks.thumbnails_catch_up_task", "schedule": 60.0},
 }
 # With the broker down, a request that queues work must not hang on it: give up quickly (the outbox,

@@ -1,6 +1,12 @@
-"""The Celery worker's consumer, made to outlive a Redis outage (``CELERY_WORKER_CONSUMER``).
+"""The Celery worker's consumer (``CELERY_WORKER_CONSUMER``): it outlives a Redis outage and finds Redis soon after.
 
-When the broker connection drops while a task is running (our tasks ack late,
+Reconnecting: kombu waits 2, 4, 6 … up to 30 s between tries, so after a long
+outage a worker could sit idle for half a minute with Redis back. This consumer
+tries every ``RECONNECT_INTERVAL_SECONDS`` instead, for as long as it takes
+(``CELERY_BROKER_CONNECTION_MAX_RETRIES = None``): a connection attempt a second
+costs Redis nothing, and the worker is back within that second.
+
+Closing: when the broker connection drops while a task is running (our tasks ack late,
 so its message is still unacknowledged), Celery closes the broken connection
 before reconnecting. Closing it asks kombu's Redis channel to put the unacked
 messages back, through a transport that Celery has already collected: kombu
@@ -18,11 +24,14 @@ webhook outbox sweep and the periodic sync.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 logger = logging.getLogger(__name__)
+
+RECONNECT_INTERVAL_SECONDS = 1.0
 
 
 class Consumer(CeleryConsumer):
@@ -39,3 +48,12 @@ class Consumer(CeleryConsumer):
 
             connection.close = close_broken_connection  # type: ignore[method-assign]  # this one object only
         super().on_connection_error_after_connected(exc)
+
+    def ensure_connected(self, conn):
+        conn.ensure_connection = functools.partial(  # this one connection only
+            conn.ensure_connection,
+            interval_start=RECONNECT_INTERVAL_SECONDS,
+            interval_step=0,
+            interval_max=RECONNECT_INTERVAL_SECONDS,
+        )
+        return super().ensure_connected(conn)

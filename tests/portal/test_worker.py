@@ -178,3 +178,35 @@ def test_a_lost_connection_that_fails_to_close_does_not_end_the_worker(caplog):
 
 def test_the_worker_uses_this_consumer():
     assert django_settings.CELERY_WORKER_CONSUMER == "portal.worker:Consumer"
+
+
+class _Reconnecting:
+    """A broker connection that records how the consumer asks it to keep trying."""
+
+    def __init__(self) -> None:
+        self.asked: dict = {}
+
+    def ensure_connection(self, errback=None, max_retries=None, **options):
+        self.asked = {"max_retries": max_retries, **options}
+        return self
+
+
+# kombu waited 2, 4, 6 … up to 30 s between tries, and gave up after 100: after a long outage the worker
+# sat idle for up to half a minute with Redis back, or had exited.
+def test_the_worker_tries_to_reconnect_every_second_for_as_long_as_it_takes():
+    from portal.worker import RECONNECT_INTERVAL_SECONDS, Consumer
+
+    consumer = Consumer.__new__(Consumer)
+    consumer.app = SimpleNamespace(
+        conf=SimpleNamespace(
+            broker_connection_retry_on_startup=True,
+            broker_connection_retry=True,
+            broker_connection_max_retries=django_settings.CELERY_BROKER_CONNECTION_MAX_RETRIES,
+        )
+    )
+    consumer.first_connection_attempt = False
+    conn = _Reconnecting()
+    assert consumer.ensure_connected(conn) is conn
+    assert conn.asked["max_retries"] is None  # for ever
+    assert conn.asked["interval_start"] == conn.asked["interval_max"] == RECONNECT_INTERVAL_SECONDS == 1.0
+    assert conn.asked["interval_step"] == 0
