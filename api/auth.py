@@ -7,6 +7,8 @@ CSRF does not apply, and the API's views are exempt from LoginRequiredMiddleware
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +21,7 @@ from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
 
+from portal.cache import CACHE_ERRORS
 from portal.roles import denial_reason, user_can
 from tokens.models import ApiToken
 from tokens.services import token_authenticate
@@ -29,6 +32,8 @@ MISSING = (
 )
 INVALID = "The token is not valid: it is wrong, or it was revoked."
 WINDOW_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 
 class TokenAuth(HttpBearer):
@@ -64,6 +69,11 @@ class TokenRateLimit(BaseThrottle):
     ``cache.add`` then ``cache.incr`` is atomic on Redis and in locmem, so
     parallel requests cannot both take the last slot. The limit is read per
     request, never at import.
+
+    With Redis unreachable the API stays up: each process counts on its own
+    (``_local_count``) until Redis answers again, so a token may make up to the
+    limit per process for that while. A limit that failed closed would lock every
+    script out; one that answered 500 (as it did) lost every read.
     """
 
     def allow_request(self, request: HttpRequest) -> bool:
@@ -71,16 +81,39 @@ class TokenRateLimit(BaseThrottle):
         window = int(time.time() // WINDOW_SECONDS)
         # The digest, not the pk: unique for ever, so no two tokens ever share a count.
         key = f"api-rate:{token.digest[:32]}:{window}"
-        cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
-            count = 1
+            count = _shared_count(key)
+        except CACHE_ERRORS as error:
+            count = _local_count(key, window, error)
         return count <= settings.API_RATE_LIMIT_PER_MINUTE
 
     def wait(self) -> float:
         return WINDOW_SECONDS - time.time() % WINDOW_SECONDS
+
+
+def _shared_count(key: str) -> int:
+    cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
+        return 1
+
+
+_local_lock = threading.Lock()
+_local_counts: dict[str, int] = {}
+
+
+def _local_count(key: str, window: int, error: Exception) -> int:
+    """This process's count for ``key``, for while the shared cache cannot be reached."""
+    with _local_lock:
+        if key not in _local_counts:
+            # Once per token and minute in each process, not once a request.
+            logger.warning("API rate limit counted per process: the cache is unreachable (%s).", error)
+            for old in [k for k in _local_counts if not k.endswith(f":{window}")]:
+                del _local_counts[old]  # counts of past minutes are done with
+        _local_counts[key] = _local_counts.get(key, 0) + 1
+        return _local_counts[key]
 
 
 def schema_access[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:

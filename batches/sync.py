@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -24,9 +24,6 @@ from portal.links import https_or_blank
 from providers.http import ProviderError, RateLimited
 
 logger = logging.getLogger(__name__)
-
-# Longer than any sane sync of one batch, so a crashed worker's lock expires by itself.
-LOCK_SECONDS = 300
 
 
 @dataclass
@@ -54,23 +51,59 @@ class BatchBusy(Exception):
     """Another sync of the same batch is running."""
 
 
+# PostgreSQL's advisory locks share one key space per database: this first key is ours for batch syncs
+# ("gh" "sy"), the second is the batch's id.
+ADVISORY_LOCK_CLASS = 0x6768_7379
+_local_locks_guard = threading.Lock()
+_local_locks: set[int] = set()
+
+
 @contextlib.contextmanager
 def batch_lock(batch_id: int) -> Iterator[None]:
-    """Hold the per-batch sync lock, or raise BatchBusy.
+    """Hold the per-batch sync lock, or raise BatchBusy, so a batch is never synced twice at once.
 
-    ``cache.add`` is an atomic SET NX on Redis (and locked in locmem), so two
-    workers, or a worker and the beat-driven pass, never sync one batch at once.
+    Not in the cache: with Redis down a sync must still run, and still alone.
+    Within a process (the embedded default's web server, in-process tasks and
+    sync loop; a worker's threads) a set of held ids decides. Across processes,
+    on PostgreSQL, so does a session-level advisory lock (``pg_try_advisory_lock``)
+    taken as well: it waits for nothing, and a worker that dies mid-sync drops it
+    with its connection, so no expiry is needed. (The set comes first because one
+    session may take the same advisory lock twice.)
     """
-    key = f"gatehouse:batch-sync:{batch_id}"
-    token = uuid.uuid4().hex
-    if not cache.add(key, token, timeout=LOCK_SECONDS):
-        raise BatchBusy(f"Batch {batch_id} is already being synced.")
+    with _local_locks_guard:
+        if batch_id in _local_locks:
+            raise BatchBusy(f"Batch {batch_id} is already being synced.")
+        _local_locks.add(batch_id)
+    try:
+        if connection.vendor == "postgresql":
+            with _advisory_lock(batch_id):
+                yield
+        else:
+            yield
+    finally:
+        with _local_locks_guard:
+            _local_locks.discard(batch_id)
+
+
+@contextlib.contextmanager
+def _advisory_lock(batch_id: int) -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s::integer, %s::integer)", [ADVISORY_LOCK_CLASS, batch_id])
+        if not cursor.fetchone()[0]:
+            raise BatchBusy(f"Batch {batch_id} is already being synced.")
     try:
         yield
     finally:
-        # Only release our own lock: if it expired and someone else took it, leave theirs alone.
-        if cache.get(key) == token:
-            cache.delete(key)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s::integer, %s::integer)", [ADVISORY_LOCK_CLASS, batch_id])
+        except DatabaseError:
+            # The connection broke mid-sync (the database restarted), and PostgreSQL dropped the lock with
+            # it; or a failed statement aborted the surrounding transaction, and closing the connection
+            # is what drops the lock (inside an atomic block that is left to the block's owner).
+            logger.warning("Batch %s's sync lock could not be released; closing its connection.", batch_id)
+            if not connection.in_atomic_block:
+                connection.close()
 
 
 def active_batches() -> QuerySet[Batch]:

@@ -37,10 +37,11 @@ RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
     "retry_backoff_max": BACKOFF_CAP_SECONDS,
     "retry_jitter": True,
 }
-# An unprocessed webhook delivery older than this is queued again by the outbox sweep (every 5 s):
-# long enough for its first task to usually have run, short enough to catch up within seconds after
-# an outage. Queuing one twice costs nothing: the claim in process_webhook_delivery runs it once.
-OUTBOX_GRACE = timedelta(seconds=5)
+# An unprocessed webhook delivery older than this is queued again by the outbox sweep (every 2 s):
+# long enough for its first task to usually have run, short enough that what was accepted while Redis
+# was away is queued within seconds of its return (the fault run's target is 10 s, all told).
+# Queuing one twice costs nothing: the claim in process_webhook_delivery runs it once.
+OUTBOX_GRACE = timedelta(seconds=2)
 
 
 def backoff_seconds(retries: int) -> float:

@@ -13,8 +13,10 @@ page) and responses by status, then checks that every accepted tick is in the da
 and every accepted webhook delivery was processed exactly once (waiting up to 60 s for the worker).
 
 With ``--faults`` it also stops Redis for 10 s (at 30% of the run) and PostgreSQL for 10 s (at 60%),
-and prints how long after each came back the first good answer took (pages for PostgreSQL, the
-webhook outbox drained for Redis). Bounded: ``--seconds``, ``--max-requests``; loopback only.
+and prints how long after each came back the first good answer took (a signed-in review page for
+PostgreSQL, which needs the database; the webhook outbox drained for Redis), the answers given while
+each was down, and the last failed answer after it came back. Bounded: ``--seconds``,
+``--max-requests``; loopback only.
 """
 
 from __future__ import annotations
@@ -193,16 +195,19 @@ class Recorder:
         self.timings: dict[str, list[float]] = collections.defaultdict(list)
         self.statuses: collections.Counter = collections.Counter()
         self.ticks: collections.Counter = collections.Counter()  # accepted, by user
-        self.tick_timeouts: collections.Counter = collections.Counter()  # no answer in time: unknown
+        # No answer in time, or a 5xx (the database went away between the commit and the answer): unknown.
+        self.tick_unknown: collections.Counter = collections.Counter()
         self.webhooks: list[str] = []
         self.good_after: dict[str, float] = {}
         self.requests = 0
+        self.events: list[tuple[float, str, int]] = []  # (when it was answered, kind, status)
 
     def record(self, kind: str, status: int, elapsed: float) -> None:
         with self.lock:
             self.requests += 1
             self.timings[kind].append(elapsed)
             self.statuses[status] += 1
+            self.events.append((time.monotonic(), kind, status))
 
 
 class Browser:
@@ -265,8 +270,11 @@ def user_loop(
                     except httpx.TimeoutException:
                         # No answer in time: the server may or may not have recorded it.
                         with rec.lock:
-                            rec.tick_timeouts[n] += 1
+                            rec.tick_unknown[n] += 1
                         raise
+                    if status >= 500:
+                        with rec.lock:
+                            rec.tick_unknown[n] += 1
                     if status == 200:
                         ticked = not ticked
                         with rec.lock:
@@ -315,7 +323,15 @@ def webhook_loop(base: str, numbers: list[int], rec: Recorder, stop: threading.E
 
 
 def run_faults(
-    seconds: float, started: float, pg: Postgres, redis: Redis, base: str, rec: Recorder, outages: list
+    seconds: float,
+    started: float,
+    pg: Postgres,
+    redis: Redis,
+    base: str,
+    rec: Recorder,
+    outages: list,
+    probe_url: str,
+    probe_session: str,
 ) -> None:
     """Redis down for 10 s at 30% of the run, PostgreSQL down for 10 s at 60%; measure each recovery."""
     import httpx
@@ -347,10 +363,12 @@ def run_faults(
     pg.start()
     back = time.monotonic()
     outages.append(("PostgreSQL", down, back))
-    with httpx.Client(base_url=base, timeout=5) as probe:
+    # A page that needs the database (the session, then the page's own queries): /login/ answers 200
+    # with PostgreSQL down, so it only measured how long the probe queued behind the other users.
+    with httpx.Client(base_url=base, timeout=5, cookies={"sessionid": probe_session}) as probe:
         while time.monotonic() - back < 30:
             try:
-                if probe.get("/login/").status_code == 200:
+                if probe.get(probe_url).status_code == 200:
                     rec.good_after["PostgreSQL (first good page)"] = time.monotonic() - back
                     break
             except httpx.HTTPError:
@@ -498,7 +516,7 @@ def main() -> None:
         for thread in threads:
             thread.start()
         if args.faults:
-            run_faults(args.seconds, started, pg, redis, base, rec, outages)
+            run_faults(args.seconds, started, pg, redis, base, rec, outages, f"/plans/{slug}/batches/25/", sessions[-1])
         time.sleep(max(0.0, started + args.seconds - time.monotonic()))
         stop.set()
         for thread in threads:
@@ -558,21 +576,33 @@ def main() -> None:
             f"{percentile(values, 0.95):8.1f} {percentile(values, 0.99):8.1f}"
         )
     print("responses by status:", dict(sorted(rec.statuses.items())))
-    # A tick whose answer timed out may or may not be recorded: a user's rows must lie between
-    # their accepted ticks and accepted + timed out. Outside that, a tick was lost or duplicated.
+    # A tick whose answer timed out or was a 5xx may or may not be recorded: a user's rows must lie
+    # between their accepted ticks and accepted + unknown. Outside that, a tick was lost or duplicated.
     lost_ticks = {
-        n: (rec.ticks[n], rec.tick_timeouts[n], tick_rows[n])
+        n: (rec.ticks[n], rec.tick_unknown[n], tick_rows[n])
         for n in set(rec.ticks) | set(tick_rows)
-        if not rec.ticks[n] <= tick_rows[n] <= rec.ticks[n] + rec.tick_timeouts[n]
+        if not rec.ticks[n] <= tick_rows[n] <= rec.ticks[n] + rec.tick_unknown[n]
     }
     print(
-        f"ticks accepted: {sum(rec.ticks.values())}, timed out: {sum(rec.tick_timeouts.values())}, "
+        f"ticks accepted: {sum(rec.ticks.values())}, unknown (timed out or 5xx): {sum(rec.tick_unknown.values())}, "
         f"rows: {sum(tick_rows.values())}, "
         f"mismatched users: {len(lost_ticks)} {lost_ticks if lost_ticks else ''}"
     )
     print(f"webhooks accepted: {len(accepted)}, recorded: {recorded}, processed once: {processed}")
     for name, recovered in rec.good_after.items():
         print(f"recovery: {name} {recovered:.1f} s after it came back")
+    # What the users saw: answers by status while each service was down, and the last failed answer
+    # (a 5xx or no answer) after it came back, however many users were asking.
+    for index, (name, down, back) in enumerate(outages):
+        until = outages[index + 1][1] if index + 1 < len(outages) else float("inf")  # the next outage
+        during = collections.Counter(status for at, _, status in rec.events if down <= at < back)
+        failed_after = [
+            at - back for at, _, status in rec.events if back <= at < until and (status >= 500 or status == 0)
+        ]
+        last = f"{max(failed_after):.1f} s after it came back" if failed_after else "none after it came back"
+        print(
+            f"{name} down {back - down:.0f} s: answers while down {dict(sorted(during.items()))}; last failure {last}"
+        )
     print(f"logs: {logs}")
 
 

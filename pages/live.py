@@ -206,7 +206,7 @@ def _local():
     Redis's own CPU) on nearly every page view and poll.
     """
     local = caches["local"]
-    return None if isinstance(cache, LocMemCache) else local
+    return None if isinstance(caches["default"], LocMemCache) else local
 
 
 def _cache_get(key: str, *, timeout: int):

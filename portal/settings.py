@@ -240,6 +240,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer, except that a Redis outage mid-task does not end the worker, and that it tries to
+# reconnect every second, for as long as Redis is away (portal/worker.py).
+CELERY_WORKER_CONSUMER = "portal.worker:Consumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 GATE_SYNC_INTERVAL_SECONDS = env_int("GATE_SYNC_INTERVAL_SECONDS", 60, minimum=5)
@@ -258,7 +262,7 @@ GITHUB_RATE_LIMIT_RESERVE = env_int("GITHUB_RATE_LIMIT_RESERVE", 500, minimum=0)
 CELERY_BEAT_SCHEDULE: dict = {
     "sync-all-gates": {"task": "batches.tasks.sync_all", "schedule": float(GATE_SYNC_INTERVAL_SECONDS)},
     # The webhook outbox and missing thumbnails: what was accepted while the broker was down catches up.
-    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 5.0},
+    "drain-webhook-outbox": {"task": "batches.tasks.drain_webhook_outbox", "schedule": 2.0},
     "thumbnails-catch-up": {"task": "signoffs.tasks.thumbnails_catch_up_task", "schedule": 60.0},
 }
 # With the broker down, a request that queues work must not hang on it: give up quickly (the outbox,
@@ -280,9 +284,21 @@ USER_CACHE_SECONDS = env_int("USER_CACHE_SECONDS", 30, minimum=0)
 # session query, and a cache that is lost or down loses no session.
 SESSION_ENGINE = "portal.sessions"
 
+# The cache only makes things faster (and counts the API's rate limit): with Redis away, pages,
+# ticks, uploads and webhooks go on without it (portal/cache.py), and a Redis that stops answering
+# costs at most these timeouts, not a hung worker. Sessions are written through to the database
+# (portal.sessions), never kept in Redis alone.
+CACHE_SOCKET_TIMEOUT_SECONDS = 1
 CACHES = {
     "default": (
-        {"BACKEND": "portal.cache.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "portal.cache.OutageTolerantRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_SOCKET_TIMEOUT_SECONDS,
+            },
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     ),

@@ -188,3 +188,30 @@ def broker_back_up(app) -> None:
     # Redis is back: tasks reach a worker again (here, in-process, as in the embedded default).
     app.conf.update(task_always_eager=True)
     app.amqp._producer_pool = None
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): connecting to it is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_cache_at(url: str, backend: str = "portal.cache.OutageTolerantRedisCache") -> dict:
+    """A CACHES entry as production builds it from REDIS_URL (portal/settings.py), at ``url``."""
+    return {"BACKEND": backend, "LOCATION": url, "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+
+
+@pytest.fixture
+def cache_down(settings):
+    """Django's cache on Redis, as in production, with Redis unreachable (a closed loopback port)."""
+    settings.CACHES = {"default": redis_cache_at(f"redis://127.0.0.1:{closed_port()}/0")}
+    return settings.CACHES["default"]["LOCATION"]
+
+
+@pytest.fixture
+def redis_down(cache_down, broker_down):
+    """Redis is down for both of its jobs: the cache and Celery's broker."""
+    return broker_down

@@ -12,6 +12,7 @@ from batches.models import GateKind
 from signoffs.models import ChecklistItem
 from signoffs.services import signoff_record
 from tests.api.conftest import Api
+from tests.conftest import closed_port, redis_cache_at
 from tests.journey import screenshot
 from tests.pages.helpers import SLUG, client_for
 from tokens.services import token_revoke
@@ -258,6 +259,26 @@ def test_each_token_is_rate_limited(sample_plan, stakeholder, settings):
     limited = api.get("/api/plans")
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
+    assert limited.json()["detail"].startswith("Rate limit reached: 3 requests a minute per token.")
+    assert Api(stakeholder, name="another").get("/api/plans").status_code == 200
+
+
+# With Redis down the rate limit's counter raised, and every API request answered 500.
+@pytest.mark.parametrize(
+    "backend", ["portal.cache.OutageTolerantRedisCache", "django.core.cache.backends.redis.RedisCache"]
+)
+def test_with_redis_unreachable_the_rate_limit_counts_per_process_and_never_answers_500(
+    sample_plan, stakeholder, settings, caplog, backend
+):
+    settings.CACHES = {"default": redis_cache_at(f"redis://127.0.0.1:{closed_port()}/0", backend)}
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    api = Api(stakeholder)
+    with caplog.at_level("WARNING"):
+        assert [api.get("/api/plans").status_code for _ in range(3)] == [200, 200, 200]
+    assert "API rate limit counted per process: the cache is unreachable" in caplog.text
+    # Still a limit, kept by this process until Redis is back.
+    limited = api.get("/api/plans")
+    assert limited.status_code == 429
     assert limited.json()["detail"].startswith("Rate limit reached: 3 requests a minute per token.")
     assert Api(stakeholder, name="another").get("/api/plans").status_code == 200
 

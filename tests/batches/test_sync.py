@@ -5,12 +5,18 @@ States come from the fake GitHub through the product's own sync.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
 from batches.gates import Providers
 from batches.models import BatchState, GateKind, GateState
 from batches.sync import BatchBusy, SyncReport, active_batches, batch_lock, batch_sync, pr_sync, prs_for_delivery
 from tests.batches.conftest import REPO, SHA1, SHA2
+from tests.conftest import REPO as REPO_ROOT
 from tests.factories import BatchFactory, PlannedPRFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +156,76 @@ def test_https_or_blank():
         None,
     ):
         assert https_or_blank(bad) == ""
+
+
+# The lock was a cache key: with Redis down every sync failed before reading anything.
+def test_a_sync_runs_and_is_still_alone_with_the_cache_unreachable(batch, open_prs, cache_down):
+    open_prs.github_checks(REPO, SHA1, [{"name": "pytest", "status": "completed", "conclusion": "failure"}])
+    with batch_lock(batch.pk), pytest.raises(BatchBusy):
+        batch_sync(batch=batch)
+    assert not open_prs.seen
+    report = batch_sync(batch=batch)
+    assert batch.gates.get(kind=GateKind.CI).state == GateState.FAILING
+    assert any("CI" in line for line in report.changes)
+
+
+HOLDER = """
+import sys
+import django
+django.setup()
+from batches.sync import batch_lock
+with batch_lock(int(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _holder(batch_id: int) -> subprocess.Popen:
+    """Another worker process, on its own database session, holding ``batch_id``'s lock until told."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": url}
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(batch_id)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def _busy(batch_id: int) -> bool:
+    try:
+        with batch_lock(batch_id):
+            return False
+    except BatchBusy:
+        return True
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("ending", ["released", "killed"])
+def test_on_postgresql_two_workers_never_hold_one_batch_at_once(batch, ending):
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    holder = _holder(batch.pk)
+    try:
+        assert _busy(batch.pk)
+        assert not _busy(batch.pk + 1)  # another batch is not held up
+    finally:
+        if ending == "released":
+            holder.communicate("go\n", timeout=20)
+        else:
+            holder.kill()  # a worker that dies mid-sync: its session ends, and the lock with it
+            holder.wait(10)
+    # PostgreSQL notices a killed client's closed socket at once; allow it a moment all the same.
+    deadline = time.monotonic() + 5
+    while _busy(batch.pk) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _busy(batch.pk)
+    assert batch_sync(batch=batch).errors == []

@@ -260,7 +260,7 @@ def test_evidence_then_tick_then_everyone_sees_it(screenshot_item, ops, engineer
 
 
 def test_with_redis_down_ticks_and_uploads_work_and_thumbnails_catch_up(
-    item, screenshot_item, engineer, ops, broker_down, django_capture_on_commit_callbacks
+    item, screenshot_item, engineer, ops, redis_down, django_capture_on_commit_callbacks
 ):
     from datetime import timedelta
 
@@ -276,8 +276,27 @@ def test_with_redis_down_ticks_and_uploads_work_and_thumbnails_catch_up(
     evidence = Evidence.objects.get(item=screenshot_item)
     assert not evidence.thumbnail  # its task could not be queued
 
-    broker_back_up(broker_down)
+    broker_back_up(redis_down)
     assert thumbnails_catch_up(older_than=timedelta(0)) == 1
     evidence.refresh_from_db()
     assert evidence.thumbnail
     assert thumbnails_catch_up(older_than=timedelta(0)) == 0
+
+
+# With Redis unreachable the cache raised on every page's live region: pages and polls answered 500.
+def test_with_redis_down_pages_polls_and_sign_in_work_without_the_cache(item, engineer, redis_down, settings):
+    from tests.factories import PASSWORD
+
+    settings.LIVE_VERSION_CACHE_MS = 250  # the shared reading of the version, from the cache
+    page_url = item.gate.batch.get_absolute_url()
+    browser = Client()
+    signed_in = browser.post(reverse("login"), {"username": engineer.username, "password": PASSWORD})
+    assert signed_in.status_code == 302  # sessions are in the database, not in Redis
+    page = browser.get(page_url)
+    assert page.status_code == 200
+    version = page.context["version"]
+    assert browser.get(page_url, {"v": version}, **HTMX).status_code == 204  # nothing changed
+    assert browser.post(signoff_url(item), {"action": "tick"}, **HTMX).status_code == 200
+    changed = browser.get(page_url, {"v": version}, **HTMX)
+    assert changed.status_code == 200
+    assert "Ticked" in changed.content.decode()

@@ -13,12 +13,12 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from portal.cache import RedisCache
+from portal.cache import OutageTolerantRedisCache
 from tests.factories import UserFactory
 from tests.pages.helpers import HTMX, client_for
 
 UNREACHABLE_REDIS = {
-    "default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    "default": {"BACKEND": "portal.cache.OutageTolerantRedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
     "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test-unreachable"},
 }
 
@@ -88,7 +88,7 @@ def test_a_deleted_user_is_signed_out(sample_plan):
 
 
 def test_one_redis_client_serves_every_operation():
-    backend = RedisCache("redis://127.0.0.1:1/0", {})
+    backend = OutageTolerantRedisCache("redis://127.0.0.1:1/0", {})
     client = backend._cache
     assert client.get_client("a") is client.get_client("b")
     assert client.get_client("a", write=True) is client.get_client("b", write=True)

@@ -170,3 +170,13 @@ def test_postgresql_connections_are_kept_and_checked_by_default(tmp_path):
     assert _settings_in_a_fresh_process(names, **postgres, DATABASE_CONN_MAX_AGE="0") == "0 True"
     sqlite = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
     assert _settings_in_a_fresh_process(names, **sqlite) == "0 True"
+
+
+def test_production_caches_on_redis_without_depending_on_it(tmp_path):
+    # Pages, ticks, uploads and sign-ins go on while Redis is away: the cache backend misses rather
+    # than raises, with short timeouts, and sessions are written through to the database.
+    names = "s.CACHES['default']['BACKEND'], s.CACHES['default']['OPTIONS'], s.SESSION_ENGINE"
+    env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "REDIS_URL": "redis://r.invalid:6379/0"}
+    assert _settings_in_a_fresh_process(names, **env) == (
+        "portal.cache.OutageTolerantRedisCache {'socket_connect_timeout': 1, 'socket_timeout': 1} portal.sessions"
+    )
