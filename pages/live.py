@@ -205,8 +205,9 @@ def _local():
     second: a process may keep its own copy. It saves a Redis round trip (and
     Redis's own CPU) on nearly every page view and poll.
     """
-    local = caches["local"]
-    return None if isinstance(caches["default"], LocMemCache) else local
+    if "local" not in settings.CACHES or isinstance(caches["default"], LocMemCache):
+        return None
+    return caches["local"]
 
 
 def _cache_get(key: str, *, timeout: int):
