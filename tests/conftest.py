@@ -67,8 +67,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache_prefix(worker_id):
-    # Parallel workers share one Redis in CI; a prefix keeps their keys apart.
+    # Parallel workers share one Redis in CI; a prefix keeps their keys apart, and a database
+    # of their own keeps one worker's cache.clear() (a FLUSHDB) from emptying the other's
+    # cache in the middle of a test (a session or user read from the database after all).
     settings.CACHES["default"]["KEY_PREFIX"] = f"test-{worker_id}-{os.getpid()}"
+    location = settings.CACHES["default"].get("LOCATION")
+    if isinstance(location, str) and location.startswith("redis://"):
+        base, _, db = location.rpartition("/")
+        number = int(worker_id[2:]) if worker_id.startswith("gw") else 0
+        settings.CACHES["default"]["LOCATION"] = f"{base}/{(int(db or 0) + 1 + number) % 15}"
 
 
 @pytest.fixture(autouse=True)
