@@ -312,7 +312,7 @@ def versioned_page(
     number: int | None = None,
     context: Callable[[Plan], dict],
 ) -> HttpResponse:
-    """A whole page, rendered once per version of its plan and per viewer, then served from the cache.
+    """A whole page, rendered once per version of its plan and per role set, then served from the cache.
 
     The key is the version (``polled_state``: no render, and within
     ``LIVE_VERSION_CACHE_MS`` not even a query), the template, the full path and

@@ -274,7 +274,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # Open pages poll every second; polls within this many milliseconds share one reading of
 # their plan's version (pages/live.py), so 200 open pages cost a few queries a second.
 LIVE_VERSION_CACHE_MS = env_int("LIVE_VERSION_CACHE_MS", 250, minimum=0)
-# A whole live page is rendered once per version and viewer and kept this long (pages/live.py);
+# A whole live page is rendered once per version and role set and kept this long (pages/live.py);
 # the bound is for what moves with the clock alone ("3 minutes ago"). 0 turns it off.
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
 # Each request's user and roles come from the cache (portal/auth.py), forgotten on every ORM
