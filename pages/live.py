@@ -242,12 +242,19 @@ _render_locks: dict[str, threading.Lock] = {}
 _render_locks_guard = threading.Lock()
 
 
+# How long a request waits for another process's render of the same page before rendering it itself.
+RENDER_WAIT_SECONDS = 2.0
+
+
 def _render_once(key: str, render: Callable[[], str], *, timeout: int) -> str:
-    """The cached render under ``key``, or a new one, rendered by one thread of this process at a time.
+    """The cached render under ``key``, or a new one, rendered once however many ask at the same moment.
 
     When the version moves, every open page's next poll and view asks for the new
-    render at once; with threaded workers each would render it, all competing for
-    the same cores. Here the others wait for the first and take its render.
+    render at once, in every web process; each would render it, all competing for
+    the same cores. Within a process the other threads wait on a lock; across
+    processes the first claims the render in the shared cache (``add``, atomic on
+    Redis) and the others wait for it there, up to ``RENDER_WAIT_SECONDS``, then
+    render it themselves (a claimer that died holds nobody up for longer).
     """
     html = _cache_get(key, timeout=timeout)
     if html is not None:
@@ -255,13 +262,41 @@ def _render_once(key: str, render: Callable[[], str], *, timeout: int) -> str:
     with _render_locks_guard:
         lock = _render_locks.setdefault(key, threading.Lock())
     with lock:
-        html = _cache_get(key, timeout=timeout)
+        html = _cache_get(key, timeout=timeout) or _rendered_elsewhere(key, timeout=timeout)
         if html is None:
             html = render()
             _cache_set(key, html, timeout=timeout)
+            _release_claim(key)
     with _render_locks_guard:
         _render_locks.pop(key, None)
     return html
+
+
+def _rendered_elsewhere(key: str, *, timeout: int) -> str | None:
+    """Another process's render of ``key`` if one is under way and ends in time; None: render it here."""
+    if _local() is None:  # one process's cache: the lock above is all there is
+        return None
+    try:
+        if cache.add(f"{key}:rendering", 1, timeout=int(RENDER_WAIT_SECONDS) + 1):
+            return None  # claimed: this process renders it
+    except Exception:
+        return None  # the shared cache is away: render here
+    deadline = time.monotonic() + RENDER_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        if (html := _shared_get(key)) is not None:
+            if (local := _local()) is not None:
+                local.set(key, html, timeout=timeout)
+            return html
+    return None
+
+
+def _release_claim(key: str) -> None:
+    if _local() is not None:
+        try:
+            cache.delete(f"{key}:rendering")
+        except Exception:
+            logger.warning("Cache unreachable; the render claim on %s expires by itself", key, exc_info=True)
 
 
 def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | None]:

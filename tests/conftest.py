@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.core.cache import caches
+from django.test.signals import setting_changed
 
 from tests.factories import UserFactory
 
@@ -76,6 +77,8 @@ def _isolated_cache_prefix(worker_id):
         base, _, db = location.rpartition("/")
         number = int(worker_id[2:]) if worker_id.startswith("gw") else 0
         settings.CACHES["default"]["LOCATION"] = f"{base}/{(int(db or 0) + 1 + number) % 15}"
+    # Caches already opened (at start-up) were built from the settings before these lines: rebuild them.
+    setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
 
 
 @pytest.fixture(autouse=True)

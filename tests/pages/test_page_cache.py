@@ -158,3 +158,36 @@ def test_threads_asking_for_the_same_new_render_render_it_once(db):
         thread.join()
     assert results == ["<p>page</p>"] * 4
     assert len(renders) == 1
+
+
+@pytest.mark.services
+def test_another_process_rendering_the_same_page_is_waited_for_not_repeated(db):
+    """A render claimed in Redis by another process: this one waits for it, and renders only if it never comes."""
+    import threading
+
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from pages.live import _render_once
+
+    renders = []
+
+    def render() -> str:
+        renders.append(1)
+        return "<p>mine</p>"
+
+    # Another process has claimed the render of this key and stores it in Redis 0.1 s later.
+    cache.add("test:elsewhere:rendering", 1, timeout=5)
+    other_process = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    stored = (cache.make_and_validate_key("test:elsewhere"), cache._cache._serializer.dumps("<p>theirs</p>"))
+    threading.Timer(0.1, lambda: other_process.set(*stored, ex=5)).start()
+    assert _render_once("test:elsewhere", render, timeout=5) == "<p>theirs</p>"
+    assert renders == []
+    # A claimer that never delivers holds this one up for RENDER_WAIT_SECONDS, then it renders.
+    cache.add("test:never:rendering", 1, timeout=5)
+    assert _render_once("test:never", render, timeout=5) == "<p>mine</p>"
+    assert renders == [1]
+    # Nobody rendering: the first to ask claims it, renders, and releases the claim.
+    assert _render_once("test:free", render, timeout=5) == "<p>mine</p>"
+    assert cache.get("test:free:rendering") is None
