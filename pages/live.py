@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +50,7 @@ from django_htmx.http import HttpResponseStopPolling
 from batches.models import Batch, BatchEvent, BatchState, Gate, GateEvent, Plan, PlannedPR
 from metrics.models import BatchMetrics
 from pages.access import HtmxHttpRequest
+from portal.cache import CACHE_ERRORS
 from portal.middleware import WROTE_COOKIE
 from portal.roles import user_roles
 from reviews.models import (
@@ -62,8 +62,6 @@ from reviews.models import (
     ReviewSession,
 )
 from signoffs.models import Evidence, SignOff
-
-logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1
 # Rendered live regions are cached per version and role set, with this in place of the
@@ -211,7 +209,7 @@ def _local():
 
 
 def _cache_get(key: str, *, timeout: int):
-    """This process's copy, else the shared cache's (kept locally for ``timeout``); an outage is a miss."""
+    """This process's copy, else the shared cache's (kept locally for ``timeout``)."""
     local = _local()
     if local is not None and (value := local.get(key)) is not None:
         return value
@@ -222,20 +220,13 @@ def _cache_get(key: str, *, timeout: int):
 
 
 def _shared_get(key: str):
-    try:
-        return cache.get(key)
-    except Exception:
-        logger.warning("Cache unreachable; %s read as a miss", key, exc_info=True)
-        return None
+    return cache.get(key)  # with Redis away, a miss (portal/cache.py): pages are rendered, only slower
 
 
 def _cache_set(key: str, value: object, timeout: int) -> None:
     if (local := _local()) is not None:
         local.set(key, value, timeout=timeout)
-    try:
-        cache.set(key, value, timeout=timeout)
-    except Exception:
-        logger.warning("Cache unreachable; %s not kept", key, exc_info=True)
+    cache.set(key, value, timeout=timeout)
 
 
 _render_locks: dict[str, threading.Lock] = {}
@@ -279,7 +270,7 @@ def _rendered_elsewhere(key: str, *, timeout: int) -> str | None:
     try:
         if cache.add(f"{key}:rendering", 1, timeout=int(RENDER_WAIT_SECONDS) + 1):
             return None  # claimed: this process renders it
-    except Exception:
+    except CACHE_ERRORS:
         return None  # the shared cache is away: render here
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -293,10 +284,7 @@ def _rendered_elsewhere(key: str, *, timeout: int) -> str | None:
 
 def _release_claim(key: str) -> None:
     if _local() is not None:
-        try:
-            cache.delete(f"{key}:rendering")
-        except Exception:
-            logger.warning("Cache unreachable; the render claim on %s expires by itself", key, exc_info=True)
+        cache.delete(f"{key}:rendering")  # with Redis away, skipped: the claim expires by itself
 
 
 def polled_state(*, slug: str, number: int | None = None) -> tuple[str, str | None]:

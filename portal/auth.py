@@ -16,8 +16,6 @@ hash check against the (cached) password hash.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, User
@@ -27,8 +25,6 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.dispatch import receiver
 
 from portal.roles import user_roles
-
-logger = logging.getLogger(__name__)
 
 
 def _key(user_id: object) -> str:
@@ -42,28 +38,18 @@ class CachedModelBackend(ModelBackend):
         seconds = settings.USER_CACHE_SECONDS
         if not seconds:
             return super().get_user(user_id)
-        try:
-            user = cache.get(_key(user_id))
-        except Exception:  # the cache is down: the database still answers
-            logger.warning("User cache unreachable; reading user %s from the database", user_id, exc_info=True)
-            return super().get_user(user_id)
+        user = cache.get(_key(user_id))  # with Redis away a miss (portal/cache.py): the database answers
         if user is not None:
             return user
         user = super().get_user(user_id)
         if user is not None:
             user_roles(user)  # computed now, so the cached copy carries them
-            try:
-                cache.set(_key(user_id), user, timeout=seconds)
-            except Exception:
-                logger.warning("User cache unreachable; user %s not cached", user_id, exc_info=True)
+            cache.set(_key(user_id), user, timeout=seconds)
         return user
 
 
 def _delete(user_ids: list) -> None:
-    try:
-        cache.delete_many([_key(user_id) for user_id in user_ids])
-    except Exception:
-        logger.warning("User cache unreachable; users %s may stay cached until expiry", user_ids, exc_info=True)
+    cache.delete_many([_key(user_id) for user_id in user_ids])
 
 
 def forget_users(user_ids) -> None:

@@ -282,12 +282,12 @@ PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
 USER_CACHE_SECONDS = env_int("USER_CACHE_SECONDS", 30, minimum=0)
 # Sessions are read from the cache and written through to the database: a poll costs no
 # session query, and a cache that is lost or down loses no session.
-SESSION_ENGINE = "portal.sessions"
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # The cache only makes things faster (and counts the API's rate limit): with Redis away, pages,
 # ticks, uploads and webhooks go on without it (portal/cache.py), and a Redis that stops answering
 # costs at most these timeouts, not a hung worker. Sessions are written through to the database
-# (portal.sessions), never kept in Redis alone.
+# (cached_db; its cache calls miss or are skipped like any other), never kept in Redis alone.
 CACHE_SOCKET_TIMEOUT_SECONDS = 1
 CACHES = {
     "default": (

@@ -252,7 +252,7 @@ def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url, {"v": current}, **HTMX).status_code == 204
         counts.append(len(queries))
-    # The session, the user and their roles come from the cache (portal/sessions.py, portal/auth.py):
+    # The session, the user and their roles come from the cache (cached_db sessions, portal/auth.py):
     # only the version is read, and while a shared reading is fresh, not even that.
     assert counts[0] == counts[1] == (1 if shared_ms == 0 else 0)
 

@@ -1,4 +1,4 @@
-"""The request's user, roles and session come from the cache (portal/auth.py, portal/sessions.py, portal/cache.py).
+"""The request's user, roles and session come from the cache (portal/auth.py, cached_db, portal/cache.py).
 
 The cache must never make a change to a user late, nor make the portal depend on Redis.
 """

@@ -178,5 +178,6 @@ def test_production_caches_on_redis_without_depending_on_it(tmp_path):
     names = "s.CACHES['default']['BACKEND'], s.CACHES['default']['OPTIONS'], s.SESSION_ENGINE"
     env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "REDIS_URL": "redis://r.invalid:6379/0"}
     assert _settings_in_a_fresh_process(names, **env) == (
-        "portal.cache.OutageTolerantRedisCache {'socket_connect_timeout': 1, 'socket_timeout': 1} portal.sessions"
+        "portal.cache.OutageTolerantRedisCache {'socket_connect_timeout': 1, 'socket_timeout': 1} "
+        "django.contrib.sessions.backends.cached_db"
     )
