@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -145,8 +146,11 @@ class WroteCookieMiddleware:
     (``LIVE_VERSION_CACHE_MS``), and whole pages are served from the cache by that
     reading. Whoever just ticked, uploaded or decided must see it on the very next
     page, so a successful write from a signed-in browser sets this short-lived
-    cookie, and while it is there that browser's pages and polls read the version
-    afresh. It holds no data (the value is "1"), only a hint that costs one query.
+    cookie, holding when the write was answered (after its commit), in
+    milliseconds since the epoch. While it is there, that browser's pages and polls
+    take only a reading started after that moment: the first one after the write
+    reads the version afresh (and shares it), the next ones use what it shared. A
+    forged value costs its sender a query per request, nothing more.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -163,7 +167,7 @@ class WroteCookieMiddleware:
         ):
             response.set_cookie(
                 WROTE_COOKIE,
-                "1",
+                str(int(time.time() * 1000)),
                 max_age=WROTE_COOKIE_SECONDS,
                 httponly=True,
                 samesite="Lax",

@@ -36,9 +36,24 @@ from tests.factories import UserFactory
 from tests.journey import CI_CHECK, REPO, github_number, head_sha, screenshot
 from tests.pages.helpers import HTMX, SLUG, client_for, page_urls
 
+_in_batch_scope = False
 
-def version() -> str:
-    return read_version(slug=SLUG)[0]
+
+def version(number: int = 1) -> str:
+    """The plan's version; under ``every_scope``, the second time round, that of batch ``number``'s pages."""
+    return read_version(slug=SLUG, number=number if _in_batch_scope else None)[0]
+
+
+@pytest.fixture(params=["plan", "batch"])
+def scope(request):
+    """Each writer must move both the plan's version (the overview) and its batch's (the batch page)."""
+    global _in_batch_scope
+    _in_batch_scope = request.param == "batch"
+    yield request.param
+    _in_batch_scope = False
+
+
+every_scope = pytest.mark.usefixtures("scope")
 
 
 def _waivable_gate(journey) -> Gate:
@@ -56,6 +71,7 @@ def _waivable_gate(journey) -> Gate:
 # -- every writer moves the version ---------------------------------------------------
 
 
+@every_scope
 def test_a_sync_that_changes_a_gate_moves_the_version(journey):
     journey.configure()
     batch = journey.batch(1)
@@ -69,6 +85,7 @@ def test_a_sync_that_changes_a_gate_moves_the_version(journey):
     assert Gate.objects.get(batch=batch, kind=GateKind.CI).state == GateState.FAILING
 
 
+@every_scope
 def test_a_signed_webhook_moves_the_version(journey, client, django_capture_on_commit_callbacks):
     journey.configure()
     batch = journey.batch(1)
@@ -97,29 +114,34 @@ def test_a_signed_webhook_moves_the_version(journey, client, django_capture_on_c
     assert version() != before
 
 
+@every_scope
 def test_a_tick_an_untick_and_a_note_each_move_the_version(sample_plan, engineer):
     item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=False).first()
-    seen = {version()}
+    number = item.gate.batch.number
+    seen = {version(number)}
     for action in ("tick", "untick", "note"):
         signoff_record(item=item, user=engineer, action=action, note="checked")
-        seen.add(version())
+        seen.add(version(number))
     assert len(seen) == 4
 
 
+@every_scope
 def test_an_upload_and_then_its_thumbnail_each_move_the_version(sample_plan, ops, django_capture_on_commit_callbacks):
     item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=True).first()
-    before = version()
+    number = item.gate.batch.number
+    before = version(number)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         evidence = evidence_add(item=item, upload=screenshot(), by=ops)
-    uploaded = version()
+    uploaded = version(number)
     assert uploaded != before
     for callback in callbacks:  # the thumbnail task, run in-process
         callback()
     evidence.refresh_from_db()
     assert evidence.thumbnail
-    assert version() != uploaded
+    assert version(number) != uploaded
 
 
+@every_scope
 def test_a_waiver_and_its_revocation_move_the_version(journey):
     gate = _waivable_gate(journey)
     before = version()
@@ -130,6 +152,7 @@ def test_a_waiver_and_its_revocation_move_the_version(journey):
     assert version() not in (before, waived)
 
 
+@every_scope
 def test_lifecycle_moves_and_an_override_move_the_version(journey):
     seen = {version()}
     batch = journey.batch(1)
@@ -147,6 +170,7 @@ def test_lifecycle_moves_and_an_override_move_the_version(journey):
     assert len(seen) == 6
 
 
+@every_scope
 def test_each_step_of_a_review_and_a_checklist_edit_move_the_version(journey):
     checklist_import(
         plan=journey.plan,
@@ -181,6 +205,7 @@ def test_each_step_of_a_review_and_a_checklist_edit_move_the_version(journey):
     assert journey.batch(1).state == BatchState.APPROVED
 
 
+@every_scope
 def test_linking_a_pr_and_saving_the_plan_settings_move_the_version(journey):
     before = version()
     journey.configure()
@@ -194,6 +219,7 @@ def test_linking_a_pr_and_saving_the_plan_settings_move_the_version(journey):
     assert version() not in (configured, linked)
 
 
+@every_scope
 def test_a_re_import_moves_the_version(sample_plan, sample_plan_source):
     before = version()
     title = sample_plan.batches.get(number=3).title
@@ -212,6 +238,22 @@ def test_reading_changes_nothing(sample_plan, stakeholder):
     assert version() == before
 
 
+def test_a_batch_page_follows_its_own_batch_and_its_predecessors_gates_only(sample_plan, engineer):
+    """A tick re-evaluates its gate in batch 3: batch 3's pages and batch 4's (whose start that gate holds)
+    move; batch 1's and batch 2's (its predecessor) do not; the plan's (the overview shows every batch) does."""
+    item = ChecklistItem.objects.filter(
+        gate__batch__plan=sample_plan, gate__batch__number=3, evidence_required=False
+    ).first()
+
+    def versions() -> tuple[str, ...]:
+        return (read_version(slug=SLUG)[0], *(read_version(slug=SLUG, number=n)[0] for n in (1, 2, 3, 4)))
+
+    before = versions()
+    signoff_record(item=item, user=engineer, action="tick", note="")
+    moved = tuple(a != b for a, b in zip(before, versions(), strict=True))
+    assert moved == (True, False, False, True, True)
+
+
 def test_another_plans_changes_leave_this_version_alone(sample_plan, small_plan, engineer):
     before = version()
     item = ChecklistItem.objects.filter(gate__batch__plan=small_plan, gate__batch__state=BatchState.IN_PROGRESS).first()
@@ -226,9 +268,10 @@ def test_another_plans_changes_leave_this_version_alone(sample_plan, small_plan,
 def test_the_page_carries_its_version_so_the_first_poll_is_a_204(sample_plan, stakeholder, page):
     client = client_for(stakeholder)
     html = client.get(page_urls()[page]).content.decode()
-    assert f'hx-vals=\'{{"v": "{version()}"}}\'' in html
+    current = read_version(slug=SLUG, number=None if page == "plan" else 1)[0]
+    assert f'hx-vals=\'{{"v": "{current}"}}\'' in html
     assert f'hx-trigger="every {POLL_SECONDS}s"' in html
-    response = client.get(page_urls()[page], {"v": version()}, **HTMX)
+    response = client.get(page_urls()[page], {"v": current}, **HTMX)
     assert response.status_code == 204
     assert response.templates == []  # nothing rendered
 
@@ -247,7 +290,7 @@ def test_an_unchanged_poll_costs_the_same_few_queries_on_a_small_and_a_big_plan(
             if page == "plan"
             else reverse("pages:batch", kwargs={"slug": plan.slug, "number": 1})
         )
-        current = read_version(slug=plan.slug)[0]
+        current = read_version(slug=plan.slug, number=None if page == "plan" else 1)[0]
         client.get(url, {"v": current}, **HTMX)  # the session is read once
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url, {"v": current}, **HTMX).status_code == 204
@@ -261,9 +304,11 @@ def test_polls_share_a_fresh_reading_of_the_version_then_see_the_change(sample_p
     settings.LIVE_VERSION_CACHE_MS = 60_000
     client = client_for(engineer)
     url = page_urls()["batch"]
-    seen = version()
+    seen = read_version(slug=SLUG, number=1)[0]
     assert client.get(url, {"v": seen}, **HTMX).status_code == 204
-    item = ChecklistItem.objects.filter(gate__batch__plan=sample_plan, evidence_required=False).first()
+    item = ChecklistItem.objects.filter(
+        gate__batch__plan=sample_plan, gate__batch__number=1, evidence_required=False
+    ).first()
     signoff_record(item=item, user=engineer, action="note", note="a change")
     # Within the reading's age the poll still answers from it...
     assert client.get(url, {"v": seen}, **HTMX).status_code == 204
@@ -274,7 +319,7 @@ def test_polls_share_a_fresh_reading_of_the_version_then_see_the_change(sample_p
     assert changed.status_code == 200
     assert "a change" in changed.content.decode()
     # A full page always reads the version afresh.
-    assert version() in client.get(url).content.decode()
+    assert read_version(slug=SLUG, number=1)[0] in client.get(url).content.decode()
 
 
 def test_a_poll_for_a_missing_batch_is_a_404(sample_plan, stakeholder):
@@ -283,7 +328,8 @@ def test_a_poll_for_a_missing_batch_is_a_404(sample_plan, stakeholder):
 
 
 def test_a_poll_needs_a_role(sample_plan, outsider):
-    assert client_for(outsider).get(page_urls()["batch"], {"v": version()}, **HTMX).status_code == 403
+    current = read_version(slug=SLUG, number=1)[0]
+    assert client_for(outsider).get(page_urls()["batch"], {"v": current}, **HTMX).status_code == 403
 
 
 def test_every_source_reaches_its_plan():
