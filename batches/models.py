@@ -371,6 +371,9 @@ class PlannedPR(models.Model):
     changed_files = models.JSONField(default=list, blank=True)
     head_committed_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # When what the portal shows of it last changed (a sync that finds nothing new leaves it):
+    # open pages follow it (pages/live.py), the sync scheduler follows last_synced_at.
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["batch_id", "number"]
@@ -465,6 +468,9 @@ class Gate(models.Model):
     source = models.CharField(max_length=200, blank=True, help_text="Where the state came from")
     last_checked_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # When its state, detail, link or source last changed: an evaluation that finds the same
+    # leaves it, so open pages (pages/live.py) are not rendered again for every poll of GitHub.
+    changed_at = models.DateTimeField(null=True, blank=True)
     waived_at = models.DateTimeField(null=True, blank=True)
     waived_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -634,6 +640,8 @@ class Gate(models.Model):
         }
         if changed:
             fields["state_changed_at"] = now
+        if any(getattr(self, name) != value for name, value in fields.items() if name != "last_checked_at"):
+            fields["changed_at"] = now
         Gate.objects.filter(pk=self.pk).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)
@@ -646,9 +654,16 @@ class Gate(models.Model):
         """
         if self.state != GateState.STALE:
             self.last_known_state = self.state
-        Gate.objects.filter(pk=self.pk).update(
-            state=GateState.STALE, last_known_state=self.last_known_state, detail=error, last_checked_at=timezone.now()
-        )
+        now = timezone.now()
+        fields: dict = {
+            "state": GateState.STALE,
+            "last_known_state": self.last_known_state,
+            "detail": error,
+            "last_checked_at": now,
+        }
+        if (self.state, self.detail) != (GateState.STALE, error):
+            fields["changed_at"] = now
+        Gate.objects.filter(pk=self.pk).update(**fields)
         self.state = GateState.STALE
         self.detail = error
 

@@ -314,7 +314,13 @@ class _PlanWriter:
             # A new manual gate gets one new item with no history (below): its verdict is known now.
             item = ItemState(history=[], state_event=None, current_evidence=[], **item_values)
             detail = checklist_progress([item]).sentence()
-            return {"state": GateState.PENDING, "detail": detail, "source": CHECKLIST_SOURCE, "last_checked_at": now}
+            return {
+                "state": GateState.PENDING,
+                "detail": detail,
+                "source": CHECKLIST_SOURCE,
+                "last_checked_at": now,
+                "changed_at": now,
+            }
 
         item_values = {
             (batches[number].pk, key): {"evidence_required": values["evidence_required"]}

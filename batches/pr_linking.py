@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from django.conf import settings
+from django.utils import timezone
 
 from batches.models import Plan, PlannedPR
 
@@ -82,5 +83,6 @@ def planned_pr_link(*, pr: PlannedPR, url: str) -> PlannedPR:
     pr.github_repository = ref.repository
     pr.github_number = ref.number
     pr.github_url = ref.url
+    pr.changed_at = timezone.now()
     pr.save()
     return pr

@@ -152,7 +152,9 @@ def pr_sync(*, pr: PlannedPR, providers: Providers) -> list[str]:
     for name in changed:
         setattr(pr, name, values[name])
     pr.last_synced_at = timezone.now()
-    pr.save(update_fields=[*changed, "last_synced_at"])
+    if changed:
+        pr.changed_at = pr.last_synced_at
+    pr.save(update_fields=[*changed, "last_synced_at", *(["changed_at"] if changed else [])])
     return changed
 
 

@@ -9,9 +9,10 @@ to bump anything:
   newest id and their row count on every insert. The count matters: two
   transactions can commit in the other order than their ids were handed out, and
   the later commit of the smaller id still changes the count;
-- rows that are updated in place carry the time of each write (a batch's
-  ``updated_at``, a gate's ``last_checked_at``, a PR's ``last_synced_at``), and the
-  plan's ``updated_at`` moves on every re-import and settings change;
+- rows that are updated in place carry the time of each write that changes what
+  they show (a batch's ``updated_at``, a gate's and a PR's ``changed_at``: a sync
+  that finds nothing new leaves them, so an idle poll of GitHub re-renders no
+  page), and the plan's ``updated_at`` moves on every re-import and settings change;
 - what changes without a timestamp is counted: linked PRs (and the sum of their
   numbers, for a re-link), waived gates, evidence with a thumbnail.
 
@@ -103,8 +104,8 @@ class LiveSource:
 LIVE_SOURCES: list[LiveSource] = [
     LiveSource(Batch, "", (Max("updated_at"), Count("pk")), in_batch=WHOLE_PLAN),
     LiveSource(BatchEvent, "batch", (Max("pk"), Count("pk")), in_batch=WHOLE_PLAN),
-    LiveSource(PlannedPR, "batch", (Max("last_synced_at"), Count("github_number"), Sum("github_number"))),
-    LiveSource(Gate, "batch", (Max("last_checked_at"), Count("pk"), Count("waived_at")), in_batch=NEIGHBOURS),
+    LiveSource(PlannedPR, "batch", (Max("changed_at"), Count("github_number"), Sum("github_number"))),
+    LiveSource(Gate, "batch", (Max("changed_at"), Count("pk"), Count("waived_at")), in_batch=NEIGHBOURS),
     LiveSource(GateEvent, "gate__batch", (Max("pk"), Count("pk"))),
     LiveSource(SignOff, "item__gate__batch", (Max("pk"), Count("pk"))),
     LiveSource(Evidence, "item__gate__batch", (Max("pk"), Count("pk"), Count("pk", filter=~Q(thumbnail="")))),
@@ -503,7 +504,7 @@ def live_html(
         lambda: render_to_string(
             f"{template}#live", {**context, "oob": oob, "csrf_token": CSRF_PLACEHOLDER}, request=request
         ),
-        timeout=300,
+        timeout=settings.PAGE_CACHE_SECONDS or 60,  # what only the clock moves ("last checked") ages no more
     )
     if with_token:
         html = html.replace(CSRF_PLACEHOLDER, get_token(request))

@@ -86,6 +86,23 @@ def test_a_sync_that_changes_a_gate_moves_the_version(journey):
 
 
 @every_scope
+def test_a_sync_that_finds_nothing_new_leaves_the_version_alone(journey):
+    """Polling GitHub every minute must not re-render every open page: only a change moves the version."""
+    journey.configure()
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    journey.open_prs(batch)
+    journey.report(batch, ci="success")
+    journey.sync(batch)
+    before = version()
+    checked = {g.pk: g.last_checked_at for g in Gate.objects.filter(batch=batch)}
+    journey.sync(batch)
+    assert version() == before
+    # The gates were evaluated again all the same; the scheduler reads when.
+    assert any(g.last_checked_at != checked[g.pk] for g in Gate.objects.filter(batch=batch))
+
+
+@every_scope
 def test_a_signed_webhook_moves_the_version(journey, client, django_capture_on_commit_callbacks):
     journey.configure()
     batch = journey.batch(1)
