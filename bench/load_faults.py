@@ -1,6 +1,7 @@
 """Load and fault run: the production recipe under 50 users, then with Redis and PostgreSQL stopped mid-run.
 
 Usage: .venv/bin/python bench/load_faults.py [--users 50] [--seconds 60] [--faults] [--max-requests 60000]
+                                            [--think 0.05-0.3]
 
 Starts its OWN PostgreSQL (initdb into a temporary folder, on a free loopback port) and its own
 Redis (also a free port), never the machine's shared ones; the fake GitHub/Render/Sentry on loopback;
@@ -235,7 +236,15 @@ class Browser:
 
 
 def user_loop(
-    n: int, base: str, slug: str, item: int, session: str, rec: Recorder, stop: threading.Event, limit: int
+    n: int,
+    base: str,
+    slug: str,
+    item: int,
+    session: str,
+    rec: Recorder,
+    stop: threading.Event,
+    limit: int,
+    think: tuple[float, float],
 ) -> None:
     import httpx
 
@@ -282,7 +291,7 @@ def user_loop(
             except httpx.HTTPError:
                 kind, status = "error", 0
             rec.record(kind, status, time.perf_counter() - start)
-            time.sleep(rng.uniform(0.05, 0.3))  # a person's think time, shortened
+            time.sleep(rng.uniform(*think))  # between one answer and the next request
     finally:
         browser.close()
 
@@ -388,7 +397,16 @@ def main() -> None:
     parser.add_argument("--faults", action="store_true", help="stop Redis, then PostgreSQL, for 10 s each")
     parser.add_argument("--max-requests", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--think",
+        default="0.05-0.3",
+        help="seconds each user waits between an answer and its next request, MIN-MAX (default 0.05-0.3: "
+        "a stress pace, about 250 requests/s offered by 50 users; 0.5-1.5 is one request a second per "
+        "user, the pace of an open page's own poll)",
+    )
     args = parser.parse_args()
+    low, _, high = args.think.partition("-")
+    think = (float(low), float(high or low))
 
     root = Path(tempfile.mkdtemp(prefix="gatehouse-load-"))
     os.chmod(root, 0o755)
@@ -506,7 +524,7 @@ def main() -> None:
         threads = [
             threading.Thread(
                 target=user_loop,
-                args=(n, base, slug, items[n % len(items)], sessions[n], rec, stop, args.max_requests),
+                args=(n, base, slug, items[n % len(items)], sessions[n], rec, stop, args.max_requests, think),
                 daemon=True,
             )
             for n in range(args.users)
@@ -563,7 +581,7 @@ def main() -> None:
 
     every = [t for values in rec.timings.values() for t in values]
     print(
-        f"{'fault run' if args.faults else 'load run'}: {args.users} users, {wall:.0f} s, "
+        f"{'fault run' if args.faults else 'load run'}: {args.users} users (think {args.think} s), {wall:.0f} s, "
         f"gunicorn -w {args.workers} --threads 4, "
         "worker -c 2 --without-gossip --without-mingle, beat; own PostgreSQL and Redis on loopback"
     )

@@ -161,3 +161,27 @@ def test_the_roadmap_orders_by_plan_and_numbers_the_actual_starts(sample_plan, r
     assert not roadmap.in_planned_order
     assert roadmap.ai_review_principle["title"] == "AI-Assisted Review"
     assert all(0 <= r.bar_offset <= 100 and r.review_offset <= 100.5 for r in roadmap.rows)
+
+
+def test_the_overview_asks_by_each_items_latest_tick_or_untick(journey):
+    """plan_summaries reads only an item's latest state sign-off: a later untick reopens it, a note does not."""
+    from signoffs.models import ChecklistItem
+    from signoffs.services import signoff_record
+
+    engineer = journey.engineer
+    batch = journey.batch(1)
+    batch.start(by=journey.release_manager)
+    item = ChecklistItem.objects.get(gate__batch=batch)
+
+    def asked() -> str | None:
+        summary = next(s for s in plan_summaries(journey.plan, engineer) if s.batch.pk == batch.pk)
+        return summary.action.text if summary.action else None
+
+    assert asked().startswith("Tick what you have verified")
+    signoff_record(item=item, user=engineer, action="tick", note="")
+    signoff_record(item=item, user=engineer, action="note", note="seen on staging")
+    assert asked() is None
+    signoff_record(item=item, user=engineer, action="untick", note="")
+    assert asked().startswith("Tick what you have verified")
+    signoff_record(item=item, user=engineer, action="tick", note="")
+    assert asked() is None
