@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.urls import reverse
 from batches.models import BatchState, Gate, GateKind, GateState
 from batches.plan_import import plan_import
 from batches.pr_linking import planned_pr_link
-from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, POLL_SECONDS, read_version
+from pages.live import CSRF_PLACEHOLDER, LIVE_SOURCES, OOB_ATTRIBUTE, POLL_SECONDS, read_version
 from providers.fake.webhooks import check_run_completed, webhook_delivery
 from reviews.checklist import checklist_import, checklist_item_edit
 from reviews.models import Decision
@@ -438,3 +439,17 @@ def test_on_postgresql_the_version_query_is_prepared_once_per_kept_connection(sa
     assert prepared == 1  # only the version query: every other query is bound client-side
     assert generic_plans >= 1
     assert read_version(slug=SLUG)[0] == before  # the generic plan reads what the first, custom plans read
+
+
+@pytest.mark.parametrize("template", ["pages/batch.html", "pages/plan.html", "pages/present.html"])
+def test_oob_only_adds_the_attribute_in_a_live_partial(template):
+    """live_html renders a partial once, out-of-band, and gives the page that markup without OOB_ATTRIBUTE:
+    exact only while ``oob`` changes nothing else in the page's template (its live partial and the
+    partials that one shows) or in what it includes."""
+    templates = settings.BASE_DIR / "templates"
+    source = (templates / template).read_text()
+    assert "{% partialdef live" in source
+    assert "{% if oob %}" + OOB_ATTRIBUTE + "{% endif %}" in source
+    assert source.count("oob") == source.count("{% if oob %}" + OOB_ATTRIBUTE + "{% endif %}") * 2
+    for included in re.findall(r'{% include "([^"]+)"', source):
+        assert "oob" not in (templates / included).read_text() or included == "includes/poller.html"
