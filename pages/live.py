@@ -468,8 +468,17 @@ def live_response(
         final = stop_when_approved and batch_state == BatchState.APPROVED
         response = HttpResponseStopPolling() if final else HttpResponse(status=204)
     else:
-        plan = get_object_or_404(Plan, slug=slug)
-        body = live_html(request, template, context(plan), slug=slug, number=number, version=version, oob=True)
+        # The context is built only if the region of this version is not in the cache yet: every
+        # open page's poll asks for it after a change, and only the first renders it.
+        body = live_html(
+            request,
+            template,
+            lambda: context(get_object_or_404(Plan, slug=slug)),
+            slug=slug,
+            number=number,
+            version=version,
+            oob=True,
+        )
         poller = render_to_string(
             "includes/poller.html",
             {"version": version, "oob": True, "poll_seconds": POLL_SECONDS},
@@ -482,7 +491,7 @@ def live_response(
 def live_html(
     request: HtmxHttpRequest,
     template: str,
-    context: dict,
+    context: dict | Callable[[], dict],
     *,
     slug: str,
     number: int | None,
@@ -494,8 +503,9 @@ def live_html(
 
     What a live region shows depends on the data (the version) and the viewer's
     roles (their buttons, "next for you"), nothing else of the viewer; the CSRF
-    token in its forms is the viewer's own, put in after the cache. Context values
-    that are callables are only called when the region is really rendered.
+    token in its forms is the viewer's own, put in after the cache. The context, or
+    a function that builds it, and context values that are callables are only
+    called when the region is really rendered.
     ``with_token=False`` leaves the placeholder in, for a page that is itself
     cached for every viewer with these roles and puts the token in last.
     """
@@ -508,7 +518,9 @@ def live_html(
     html = _render_once(
         key,
         lambda: render_to_string(
-            f"{template}#live", {**context, "oob": True, "csrf_token": CSRF_PLACEHOLDER}, request=request
+            f"{template}#live",
+            {**(context() if callable(context) else context), "oob": True, "csrf_token": CSRF_PLACEHOLDER},
+            request=request,
         ),
         timeout=settings.PAGE_CACHE_SECONDS or 60,  # what only the clock moves ("last checked") ages no more
     )

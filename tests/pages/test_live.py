@@ -453,3 +453,26 @@ def test_oob_only_adds_the_attribute_in_a_live_partial(template):
     assert source.count("oob") == source.count("{% if oob %}" + OOB_ATTRIBUTE + "{% endif %}") * 2
     for included in re.findall(r'{% include "([^"]+)"', source):
         assert "oob" not in (templates / included).read_text() or included == "includes/poller.html"
+
+
+@pytest.mark.parametrize("page", ["plan", "batch", "present"])
+def test_after_a_change_only_the_first_poll_builds_the_region(sample_plan, engineer, page, settings):
+    """Every open page polls with the old version after a change; the others get the first one's render
+    without building the page's context again: the version is all they read."""
+    settings.LIVE_VERSION_CACHE_MS = 0
+    url = page_urls()[page]
+    first, second = client_for(engineer), client_for(UserFactory(username="erin", role="engineer"))
+    for client in (first, second):
+        client.get(url)  # each has the page open, and its session and user are in the cache
+    old = re.search(r'"v": "(\w+)"', first.get(url).content.decode().replace("&quot;", '"'))[1]
+    item = ChecklistItem.objects.filter(
+        gate__batch__plan=sample_plan, gate__batch__number=1, evidence_required=False
+    ).first()
+    signoff_record(item=item, user=engineer, action="note", note="seen on staging")
+    with CaptureQueriesContext(connection) as built:
+        assert first.get(url, {"v": old}, **HTMX).status_code == 200
+    with CaptureQueriesContext(connection) as served:
+        response = second.get(url, {"v": old}, **HTMX)
+    assert response.status_code == 200
+    assert len(built) > 2
+    assert len(served) == 1  # the version
