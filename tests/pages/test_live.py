@@ -227,7 +227,7 @@ def test_the_page_carries_its_version_so_the_first_poll_is_a_204(sample_plan, st
     client = client_for(stakeholder)
     html = client.get(page_urls()[page]).content.decode()
     assert f'hx-vals=\'{{"v": "{version()}"}}\'' in html
-    assert f'hx-trigger="every {POLL_SECONDS}s"' in html
+    assert f'hx-trigger="every {POLL_SECONDS}s, gatehouse:changed"' in html  # and when the events stream says so
     response = client.get(page_urls()[page], {"v": version()}, **HTMX)
     assert response.status_code == 204
     assert response.templates == []  # nothing rendered

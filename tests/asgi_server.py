@@ -1,0 +1,48 @@
+"""A real ASGI server (uvicorn) in a thread, on a loopback port, for tests of the events stream.
+
+pytest-django's ``live_server`` is a WSGI server, on which the events view answers
+204 by design; push needs the ASGI one. It serves the test database (use it with
+``transactional_db``: its threads have connections of their own) and the static
+files from the finders, like ``live_server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def asgi_server() -> Iterator[str]:
+    """The base URL of uvicorn serving ``portal.asgi``'s application, for the block's duration."""
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        ASGIStaticFilesHandler(get_asgi_application()),
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="asgi-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
