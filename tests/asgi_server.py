@@ -9,6 +9,7 @@ files from the finders, like ``live_server``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ def asgi_server() -> Iterator[str]:
     import uvicorn
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.core.asgi import get_asgi_application
+    from django.db import connections
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -33,6 +35,11 @@ def asgi_server() -> Iterator[str]:
         log_level="warning",
         timeout_graceful_shutdown=1,
     )
+    # As in production (a pool, portal/settings.py): each request gives its connection back at its
+    # end. Kept per thread, they would outlive the request threads and block dropping the test database.
+    database = connections.settings["default"]
+    kept = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="asgi-test-server", daemon=True)
     thread.start()
@@ -46,3 +53,5 @@ def asgi_server() -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        database["CONN_MAX_AGE"] = kept
+        gc.collect()  # the connections of request threads that ended without request_finished
