@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import weakref
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 WATCH_SECONDS = 0.25
 # A comment line this often, so proxies and load balancers keep an idle stream open.
 HEARTBEAT_SECONDS = 15.0
-# A stream ends after this long; the browser reconnects, and the sign-in and roles are checked again.
+# A stream ends after this long (less up to a tenth); the browser reconnects, and the sign-in and roles
+# are checked again.
 STREAM_SECONDS = 300.0
 # What the browser waits before reconnecting a stream that ended (the SSE ``retry`` field), in ms.
 RECONNECT_MS = 1000
@@ -161,7 +163,8 @@ async def version_events(*, slug: str, number: int | None = None) -> AsyncIterat
     ``RECONNECT_MS``, and the sign-in is checked again) or when the plan is gone.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + STREAM_SECONDS
+    # Spread a little, so that pages opened together (after a deploy) do not all reconnect together.
+    deadline = loop.time() + STREAM_SECONDS * random.uniform(0.9, 1.0)
     sent: str | None = None
     yield f"retry: {RECONNECT_MS}\n\n"
     async with version_subscription(slug=slug, number=number) as inbox:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import httpx
 import pytest
@@ -228,5 +229,11 @@ def test_under_uvicorn_a_tick_reaches_an_open_stream(sample_plan, engineer, stak
         first = next(line for line in lines if line.startswith("data: "))
         signoff_record(item=item, user=engineer, action="tick", note="")
         second = next(line for line in lines if line.startswith("data: "))
+        response.close()  # the browser leaves the page
+        # The server notices the disconnect and the stream's watcher stops with it.
+        deadline = time.monotonic() + 5
+        while any(push._watchers.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(push._watchers.values())
     assert first == f"data: {before}"
     assert second == f"data: {read_version(slug=SLUG, number=1)[0]}" != first
