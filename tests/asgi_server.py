@@ -1,4 +1,4 @@
-"""A real ASGI server (uvicorn) in a thread, on a loopback port, for tests of the events stream.
+"""The web process's server (uvicorn, portal/asgi.py's composition) in a thread, on a loopback port.
 
 pytest-django's ``live_server`` is a WSGI server, on which the events view answers
 204 by design; push needs the ASGI one. It serves the test database (use it with
@@ -20,15 +20,21 @@ from collections.abc import Iterator
 def asgi_server() -> Iterator[str]:
     """The base URL of uvicorn serving ``portal.asgi``'s application, for the block's duration."""
     import uvicorn
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler, StaticFilesHandler
     from django.core.asgi import get_asgi_application
+    from django.core.wsgi import get_wsgi_application
     from django.db import connections
+
+    from portal.serving import ByView, WSGIInThreads
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The production composition (portal/asgi.py), with static files served from the finders.
+    threads = WSGIInThreads(StaticFilesHandler(get_wsgi_application()), threads=4)
+    application = ByView(asgi=ASGIStaticFilesHandler(get_asgi_application()), wsgi=threads)
     config = uvicorn.Config(
-        ASGIStaticFilesHandler(get_asgi_application()),
+        application,
         host="127.0.0.1",
         port=port,
         lifespan="off",
@@ -53,5 +59,6 @@ def asgi_server() -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        threads.shutdown()
         database["CONN_MAX_AGE"] = kept
         gc.collect()  # the connections of request threads that ended without request_finished

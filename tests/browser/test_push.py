@@ -56,3 +56,5 @@ def test_a_tick_in_one_session_appears_on_another_open_page_by_push(
         seen = time.monotonic() - ticked
         assert len(polls) == 1  # the one the event asked for
         assert seen < 2, f"the tick took {seen:.1f} s to appear"
+        ticker.context.close()
+        watcher.context.close()

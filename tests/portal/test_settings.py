@@ -178,7 +178,7 @@ def test_the_asgi_web_process_pools_its_postgresql_connections(tmp_path):
     names = "s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default'].get('OPTIONS', {}).get('pool')"
     postgres = {**PRODUCTION, "DATABASE_URL": "postgres://u@db.invalid:5432/g"}
     assert _settings_in_a_fresh_process(names, **postgres) == "600 None"
-    pooled = "0 {'min_size': 1, 'max_size': 4, 'timeout': 10}"
+    pooled = "0 {'min_size': 1, 'max_size': 6, 'timeout': 10}"
     assert _settings_in_a_fresh_process(names, **postgres, DATABASE_POOL="true") == pooled
     assert _settings_in_a_fresh_process(names, **postgres, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="9") == (
         "0 {'min_size': 1, 'max_size': 9, 'timeout': 10}"
