@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from portal.serving import _async_view
@@ -40,6 +41,11 @@ def test_ordinary_requests_are_served_whole_through_the_threads(sample_plan, sta
         )
         assert signed_in.status_code == 302, signed_in.text[:500]
         assert {"sessionid", "csrftoken"} <= set(client.cookies.keys())
+        # A body larger than the endpoint takes is refused from its headers (RequestBodyGuardMiddleware).
+        too_big = client.post(
+            "/login/", content=b"x" * (settings.REQUEST_BODY_MAX_BYTES + 1), headers={"Content-Type": "text/plain"}
+        )
+        assert too_big.status_code == 413
         page = client.get(f"/plans/{SLUG}/batches/1/")
         assert page.status_code == 200
         assert "data-events=" in page.text
