@@ -15,7 +15,12 @@ On the generated 50-batch plan (3 PRs and 6+ gates each, batch 25 in progress,
 2. the idle cost of 200 open pages, each polling every second: the server's CPU
    seconds per 204 poll (from /proc, over the poll runs) × 200 × 60;
 3. the delay from a change (a sign-off note, recorded by this process on the shared database)
-   to another open page seeing it, polling every second as htmx does: p50 and p95.
+   to another open page seeing it, polling every second as htmx does: p50 and p95;
+4. the same pages and polls once more under ASGI (gunicorn with uvicorn workers, the
+   production recipe since push), so what ASGI costs the ordinary pages is visible;
+5. push (server-sent events, ASGI): the idle cost of 200 open event streams, from the
+   server's CPU over ``--idle-seconds``, and the delay from a change to the `version`
+   event on another open stream, and to the follow-up fetch of the live partial.
 
 Needs `wrk` (apt-get install wrk). Loopback only; bounded by --seconds per URL.
 """
@@ -90,10 +95,11 @@ def wrk(url: str, headers: dict[str, str], seconds: float) -> tuple[float, float
     return rate, p50, total
 
 
-def serve(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, str]:
+def serve(env: dict[str, str], workers: int, *, asgi: bool = False) -> tuple[subprocess.Popen, str]:
     port = review_page.free_port()
+    app = ["portal.asgi", "-k", "uvicorn_worker.UvicornWorker"] if asgi else ["portal.wsgi"]
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers)],
+        [str(Path(sys.executable).parent / "gunicorn"), *app, "-b", f"127.0.0.1:{port}", "-w", str(workers)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -111,8 +117,8 @@ def page_version(base: str, path: str, cookie: str) -> str:
     return re.search(r'hx-vals=\'\{"v": "([0-9a-f]+)"\}\'', html)[1]
 
 
-def measure_settings(label, env, workers, seconds, cookie, urls) -> dict:
-    server, base = serve(env, workers)
+def measure_settings(label, env, workers, seconds, cookie, urls, *, asgi: bool = False) -> dict:
+    server, base = serve(env, workers, asgi=asgi)
     results = {}
     poll_ticks = poll_requests = 0
     try:
@@ -185,11 +191,116 @@ def change_delay(env, workers, cookie, plan, changes: int) -> list[float]:
     return delays
 
 
+def _versions(lines):
+    """The data of each `version` event in an iterator of SSE lines."""
+    event = None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "version":
+            yield line[6:]
+        elif not line:
+            event = None
+
+
+def push_idle_cost(env, workers, cookie, plan, streams: int, seconds: float) -> float:
+    """Server CPU seconds per minute while ``streams`` event streams are open and nothing changes."""
+    import asyncio
+
+    import httpx
+
+    server, base = serve(env, workers, asgi=True)
+    path = f"/plans/{plan.slug}/batches/25/events/"
+    opened = 0
+
+    async def hold(client: httpx.AsyncClient, done: asyncio.Event) -> None:
+        nonlocal opened
+        async with client.stream("GET", path) as response:
+            assert response.status_code == 200, response.status_code
+            opened += 1
+            async for _ in response.aiter_lines():
+                if done.is_set():
+                    return
+
+    async def run() -> float:
+        done = asyncio.Event()
+        limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=0)
+        timeout = httpx.Timeout(30, read=None)
+        async with httpx.AsyncClient(base_url=base, cookies={"sessionid": cookie}, limits=limits, timeout=timeout) as c:
+            tasks = [asyncio.create_task(hold(c, done)) for _ in range(streams)]
+            while opened < streams:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2)  # the opening requests' work is over
+            pids = server_pids(server.pid)
+            before = clock_ticks(pids)
+            await asyncio.sleep(seconds)
+            ticks = clock_ticks(pids) - before
+            done.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return ticks / os.sysconf("SC_CLK_TCK") / seconds * 60
+
+    try:
+        return asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def push_delay(env, workers, cookie, plan, changes: int) -> tuple[list[float], list[float]]:
+    """A sign-off note in one session; another page's open stream: (to the event, to the fetched partial)."""
+    import httpx
+    from django.contrib.auth import get_user_model
+
+    from signoffs.models import ChecklistItem
+    from signoffs.services import signoff_record
+
+    server, base = serve(env, workers, asgi=True)
+    path = f"/plans/{plan.slug}/batches/25/"
+    item = ChecklistItem.objects.filter(gate__batch__plan=plan, gate__batch__number=25).first()
+    user = get_user_model().objects.get(username="bench-release-manager")
+    to_event: list[float] = []
+    to_partial: list[float] = []
+    try:
+        version = page_version(base, path, cookie)
+        cookies = {"sessionid": cookie}
+        timeout = httpx.Timeout(10, read=30)
+        with (
+            httpx.Client(base_url=base, cookies=cookies, timeout=timeout) as client,
+            client.stream("GET", f"{path}events/") as stream,
+        ):
+            events = _versions(stream.iter_lines())
+            assert next(events) == version  # the first event is the version now
+            for n in range(changes):
+                time.sleep(random.uniform(0.3, 0.8))
+                signoff_record(item=item, user=user, action="note", note=f"bench push change {n}")
+                changed = time.monotonic()
+                new = next(events)
+                to_event.append(time.monotonic() - changed)
+                # What the page does on the event: fetch its live partial with the version it shows.
+                response = client.get(path, params={"v": version}, headers={"HX-Request": "true"})
+                assert response.status_code == 200, response.status_code
+                to_partial.append(time.monotonic() - changed)
+                version = new
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    return to_event, to_partial
+
+
+def percentiles(delays: list[float]) -> tuple[float, float]:
+    ordered = sorted(delays)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5, help="wrk duration per URL")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=200, help="open event streams for the idle cost of push")
+    parser.add_argument("--idle-seconds", type=float, default=20, help="how long the idle streams are measured")
     args = parser.parse_args()
 
     var = tempfile.mkdtemp(prefix="gatehouse-bench-")
@@ -242,10 +353,16 @@ def main() -> None:
             urls,
         ),
         measure_settings("production (kept conns, Redis)", env, args.workers, args.seconds, cookie, urls),
+        measure_settings("production, ASGI (uvicorn)", env, args.workers, args.seconds, cookie, urls, asgi=True),
     ]
     delays = sorted(change_delay(env, args.workers, cookie, plan, args.changes))
+    push_idle = push_idle_cost(env, args.workers, cookie, plan, args.streams, args.idle_seconds)
+    push_to_event, push_to_partial = push_delay(env, args.workers, cookie, plan, args.changes)
 
-    print(f"gunicorn -w {args.workers} (sync), PostgreSQL, DEBUG=false; wrk -t2 -c20 -d{args.seconds:.0f}s per URL")
+    print(
+        f"gunicorn -w {args.workers} (sync, and uvicorn workers for ASGI), PostgreSQL, DEBUG=false; "
+        f"wrk -t2 -c20 -d{args.seconds:.0f}s per URL"
+    )
     print(f"plan: 50 batches, batch 25 in progress, 1,000 sign-offs; machine: {os.cpu_count()} cores (shared)")
     header = f"{'':32s}" + "".join(f"{r['label']:>44s}" for r in runs)
     print(header)
@@ -266,15 +383,26 @@ def main() -> None:
     for run in runs:
         idle = run["cpu_per_poll"] * 200 * 60
         print(
-            f"idle cost of 200 open pages ({run['label']}): {run['cpu_per_poll'] * 1000:.2f} ms CPU per 204 poll, "
-            f"{idle:.1f} CPU s/min ({idle / 60:.0%} of one core; target < 20%)"
+            f"idle cost of 200 open pages polling ({run['label']}): {run['cpu_per_poll'] * 1000:.2f} ms CPU per "
+            f"204 poll, {idle:.1f} CPU s/min ({idle / 60:.0%} of one core; target < 20%)"
         )
+    print(
+        f"idle cost of {args.streams} open pages on push (ASGI, {args.idle_seconds:.0f} s of open event streams): "
+        f"{push_idle:.1f} CPU s/min ({push_idle / 60:.0%} of one core; target < 20%)"
+    )
     if delays:
-        p50 = statistics.median(delays)
-        p95 = delays[min(len(delays) - 1, int(0.95 * len(delays)))]
+        p50, p95 = percentiles(delays)
         print(
-            f"change → visible on another open page (polling every 1 s), {len(delays)} ticks: "
+            f"change → visible on another open page (polling every 1 s, the fallback), {len(delays)} changes: "
             f"p50 {p50:.2f} s, p95 {p95:.2f} s (target p95 ≤ 1 s)"
+        )
+    if push_to_event:
+        p50, p95 = percentiles(push_to_event)
+        f50, f95 = percentiles(push_to_partial)
+        print(
+            f"change → `version` event on another open stream (push), {len(push_to_event)} changes: "
+            f"p50 {p50:.2f} s, p95 {p95:.2f} s; with the live partial fetched: p50 {f50:.2f} s, p95 {f95:.2f} s "
+            f"(target p95 ≤ 1 s)"
         )
     if over:
         print("OVER TARGET: " + ", ".join(over))

@@ -197,11 +197,13 @@ def _version_cursor() -> CursorWrapper:
     10.5 ms on the 50-batch plan). Django leaves prepared statements off so that
     poolers in transaction mode work; this prepares only this query, and only where
     connections are kept (``DATABASE_CONN_MAX_AGE``; behind PgBouncer in transaction
-    mode it is 0, and a statement prepared on a connection used once would be waste).
+    mode it is 0, and a statement prepared on a connection used once would be waste), or
+    pooled (``DATABASE_POOL``, under ASGI: a pooled connection outlives the request).
     Django's client-side binding cursors never prepare, so nothing else changes. The
     cursor goes through Django's wrapper: it is counted and logged like any other.
     """
-    if connection.vendor != "postgresql" or not connection.settings_dict.get("CONN_MAX_AGE"):
+    kept = connection.settings_dict.get("CONN_MAX_AGE") or connection.settings_dict["OPTIONS"].get("pool")
+    if connection.vendor != "postgresql" or not kept:
         return connection.cursor()
     import psycopg
 

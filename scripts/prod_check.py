@@ -6,9 +6,11 @@ dropped) and Redis database 15 on 127.0.0.1:6379 (flushed after). Like a deploy 
 runs the release step (migrate) and collectstatic first, then waits for /readyz/.
 
 The smoke test, over HTTP as a person and GitHub would: sign in, load the plan page,
-start batch 1 and link its first PR (the worker reads the fake GitHub), then deliver
-a signed check_run webhook that fails CI, and watch the batch page (as its htmx poll
-does) until the CI gate shows failing. Then every process is stopped.
+start batch 1 and link its first PR (the worker reads the fake GitHub), open the batch
+page's events stream (push, served by the ASGI web process), then deliver a signed
+check_run webhook that fails CI, watch the batch page (as its htmx poll does) until
+the CI gate shows failing, and see the stream announce that page's version. Then
+every process is stopped.
 
 GitHub is the loopback fake (`providers/fake/`) serving the official payloads.
 Exits non-zero, with the processes' logs, on any failure. Takes about 30 s.
@@ -17,6 +19,7 @@ Exits non-zero, with the processes' logs, on any failure. Takes about 30 s.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import secrets
 import shlex
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +67,50 @@ def in_venv(command: str) -> str:
     """The Procfile names bare commands (a platform's PATH); here they are the virtualenv's."""
     program, _, rest = command.partition(" ")
     return f"{shlex.quote(str(BIN / program))} {rest}"
+
+
+class EventStream(threading.Thread):
+    """A page's events stream read in the background: each `version` event's data goes to ``versions``."""
+
+    def __init__(self, base: str, path: str, headers: dict[str, str]) -> None:
+        super().__init__(daemon=True)  # ends with the web process, which closes the stream
+        self.base, self.path, self.headers = base, path, headers
+        self.versions: queue.Queue[str] = queue.Queue()
+        self.status: int | None = None
+        self.opened = threading.Event()
+
+    def run(self) -> None:
+        import httpx
+
+        timeout = httpx.Timeout(10, read=60)
+        with (
+            httpx.Client(base_url=self.base, headers=self.headers, timeout=timeout) as client,
+            client.stream("GET", self.path) as response,
+        ):
+            self.status = response.status_code
+            self.opened.set()
+            event = ""
+            try:
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and event == "version":
+                        self.versions.put(line.removeprefix("data: "))
+            except httpx.TransportError:
+                pass  # the web process stopped (the end of the check, or a failure it reports)
+
+    def next_version(self, seconds: float) -> str | None:
+        try:
+            return self.versions.get(timeout=seconds)
+        except queue.Empty:
+            return None
+
+    def latest(self, seconds: float) -> str | None:
+        """The newest version announced so far, waiting up to ``seconds`` for a first one."""
+        version = self.next_version(seconds)
+        while not self.versions.empty():
+            version = self.versions.get()
+        return version
 
 
 class Run:
@@ -270,6 +318,18 @@ class Run:
                 assert linked.status_code == 302, linked.status_code
             log("started batch 1 and linked its PRs to the fake GitHub's pull requests 101 and 102")
 
+            # Push: the batch page's events stream, signed in. Its first event is the version now.
+            stream = EventStream(
+                self.base,
+                f"/plans/{PLAN}/batches/1/events/",
+                {**headers, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
+            )
+            stream.start()
+            if not stream.opened.wait(10) or stream.status != 200:
+                raise SystemExit(f"the events stream did not open (status {stream.status})")
+            before = stream.next_version(10)
+            log("opened the batch page's events stream")
+
             # GitHub: CI fails, and says so in a signed webhook.
             self.fake.github_checks(REPO, sha, [{"name": "ci", "status": "completed", "conclusion": "failure"}])
             payload = check_run_completed(
@@ -279,6 +339,10 @@ class Run:
             started = time.monotonic()
             answered = client.post("/webhooks/github/", content=delivery.body, headers=delivery.headers)
             assert answered.status_code in (200, 202), f"the webhook answered {answered.status_code}"
+            announced = stream.next_version(10)
+            if announced is None or announced == before:
+                raise SystemExit("the events stream announced no new version within 10 s of the webhook")
+            log(f"the events stream announced a new version {time.monotonic() - started:.1f} s after the webhook")
             while time.monotonic() - started < 20:
                 page = send("GET", f"/plans/{PLAN}/batches/1/", headers={"HX-Request": "true"})
                 if re.search(
@@ -286,7 +350,17 @@ class Run:
                     page.text,
                 ):
                     log(f"the CI gate shows failing {time.monotonic() - started:.1f} s after the webhook")
-                    return
+                    # The stream's newest version and the page's agree once the changes settle (a version
+                    # that lasted less than a watcher's reading is skipped: the stream says the newest).
+                    settle = time.monotonic() + 10
+                    while time.monotonic() < settle:
+                        announced = stream.latest(0.5) or announced
+                        page = send("GET", f"/plans/{PLAN}/batches/1/", headers={"HX-Request": "true"})
+                        shown = re.search(r'hx-vals=\'\{"v": "([0-9a-f]+)"\}\'', page.text)[1]
+                        if shown == announced:
+                            log("the events stream's newest version is the one the page shows")
+                            return
+                    raise SystemExit(f"the events stream's newest version {announced} is not the page's {shown}")
                 time.sleep(0.2)
             gates = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text.split('id="gates"', 1)[-1]))[:1500]
             raise SystemExit(f"the CI gate did not turn failing within 20 s of the webhook; the gates say: {gates}")

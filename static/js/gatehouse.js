@@ -1,5 +1,6 @@
 // Gatehouse's only script: drag-and-drop and an upload progress bar for evidence
-// forms. Everything works without it (the file picker and Upload button post the form).
+// forms, and push for live pages. Everything works without it (the file picker and
+// Upload button post the form; live pages poll every second through htmx alone).
 (function () {
   "use strict";
 
@@ -77,5 +78,74 @@
   document.addEventListener("htmx:sendError", function (event) {
     if (event.detail.requestConfig && event.detail.requestConfig.verb === "get") return;
     notice("Gatehouse could not be reached. Check your connection and try again.");
+  });
+
+  // Push. A live page's poller (templates/includes/poller.html) asks for the live partial
+  // every second. While its events stream (pages/push.py) is open, the stream says when
+  // the version moved and the poller fires at once ("gatehouse:changed"); the timed polls
+  // are skipped but for one every RECONCILE_MS, in case an event was missed. When the
+  // stream fails, or the server answers 204 (WSGI: no push), the polls every second go on.
+  // Listeners are on the document and the stream is held here, not on the element:
+  // out-of-band swaps replace the poller on every change.
+  var RECONCILE_MS = 30000;
+  var live = { source: null, open: false, pushed: false, lastPoll: 0 };
+
+  function poller() {
+    return document.getElementById("poller");
+  }
+
+  function shownVersion(el) {
+    try {
+      return JSON.parse(el.getAttribute("hx-vals") || "{}").v;
+    } catch (e) {
+      return undefined;
+    }
+  }
+
+  function openStream() {
+    var el = poller();
+    if (live.source || !el || !window.EventSource || !window.htmx) return;
+    var url = el.getAttribute("data-events");
+    if (!url) return;
+    var source = new EventSource(url);
+    live.source = source;
+    source.addEventListener("open", function () {
+      live.open = true;
+      live.lastPoll = Date.now();
+    });
+    source.addEventListener("version", function (event) {
+      var current = poller();
+      if (!current || event.data === shownVersion(current)) return;
+      live.pushed = true;
+      window.htmx.trigger(current, "gatehouse:changed");
+    });
+    source.addEventListener("error", function () {
+      // Polling every second until the stream is back (EventSource reconnects by itself,
+      // except after a 204 or an answer that is not a stream: then it stays closed).
+      live.open = false;
+      if (source.readyState === EventSource.CLOSED && live.source === source) live.source = null;
+    });
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || elt.id !== "poller") return;
+    if (live.open && !live.pushed && Date.now() - live.lastPoll < RECONCILE_MS) {
+      event.preventDefault(); // a timed poll while the stream is open: it will say when to ask
+      return;
+    }
+    live.pushed = false;
+    live.lastPoll = Date.now();
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", openStream);
+  else openStream();
+  window.addEventListener("pagehide", function () {
+    if (live.source) live.source.close();
+    live.source = null;
+    live.open = false;
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) openStream(); // back from the back-forward cache
   });
 })();

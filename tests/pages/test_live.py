@@ -288,7 +288,7 @@ def test_the_page_carries_its_version_so_the_first_poll_is_a_204(sample_plan, st
     html = client.get(page_urls()[page]).content.decode()
     current = read_version(slug=SLUG, number=None if page == "plan" else 1)[0]
     assert f'hx-vals=\'{{"v": "{current}"}}\'' in html
-    assert f'hx-trigger="every {POLL_SECONDS}s"' in html
+    assert f'hx-trigger="every {POLL_SECONDS}s, gatehouse:changed"' in html  # and when the events stream says so
     response = client.get(page_urls()[page], {"v": current}, **HTMX)
     assert response.status_code == 204
     assert response.templates == []  # nothing rendered

@@ -172,6 +172,32 @@ def test_postgresql_connections_are_kept_and_checked_by_default(tmp_path):
     assert _settings_in_a_fresh_process(names, **sqlite) == "0 True"
 
 
+def test_the_asgi_web_process_pools_its_postgresql_connections(tmp_path):
+    # Under ASGI each request's sync code runs in a thread of its own: a connection kept per
+    # thread would be one per request, so portal/asgi.py asks for a pool (DATABASE_POOL).
+    names = "s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default'].get('OPTIONS', {}).get('pool')"
+    postgres = {**PRODUCTION, "DATABASE_URL": "postgres://u@db.invalid:5432/g"}
+    assert _settings_in_a_fresh_process(names, **postgres) == "600 None"
+    pooled = "0 {'min_size': 1, 'max_size': 6, 'timeout': 10}"
+    assert _settings_in_a_fresh_process(names, **postgres, DATABASE_POOL="true") == pooled
+    assert _settings_in_a_fresh_process(names, **postgres, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="9") == (
+        "0 {'min_size': 1, 'max_size': 9, 'timeout': 10}"
+    )
+    asgi = "import portal.asgi; from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS'])"
+    result = subprocess.run(
+        [sys.executable, "-c", asgi],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_POOL")}, **postgres},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "'pool': {'min_size': 1" in result.stdout, result.stderr
+    # SQLite (the embedded default) has no pool to ask for.
+    sqlite = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "DATABASE_POOL": "true"}
+    assert _settings_in_a_fresh_process("s.DATABASE_POOL", **sqlite) == "False"
+
+
 def test_production_caches_on_redis_without_depending_on_it(tmp_path):
     # Pages, ticks, uploads and sign-ins go on while Redis is away: the cache backend misses rather
     # than raises, with short timeouts, and sessions are written through to the database.
