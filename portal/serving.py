@@ -9,6 +9,11 @@ pages served a third as many requests (bench/production.py). So the web process
 routes by the view: an async view (the events streams) goes to Django's ASGI
 handler; every other request runs Django's WSGI handler, as gunicorn's sync workers
 would, in a small pool of long-lived threads, with one hop there and back.
+
+Why not a library: asgiref's ``WsgiToAsgi`` fails under load ("CurrentThreadExecutor
+already quit"), and a2wsgi's ``WSGIMiddleware`` (tried, measured A/B on
+bench/production.py's plan, gunicorn -w 3, wrk -c 20) served an unchanged poll at
+327 req/s, 5.2 ms of server CPU each, against 756 req/s and 2.3 ms for this bridge.
 """
 
 from __future__ import annotations
