@@ -5,10 +5,11 @@ Usage: .venv/bin/python bench/load_faults.py [--users 50] [--seconds 60] [--faul
 
 Starts its OWN PostgreSQL (initdb into a temporary folder, on a free loopback port) and its own
 Redis (also a free port), never the machine's shared ones; the fake GitHub/Render/Sentry on loopback;
-then gunicorn, a Celery worker and Celery beat with DEBUG off. On a plan of 50 batches (batch 25 in
-progress, its PRs linked to the fake GitHub) ``--users`` client threads each sign in as their own
-engineer and, for ``--seconds``, do 70% page views (the review page, the plan overview), 20% htmx
-polls and 10% ticks/unticks of their own checklist item; beside them one thread sends signed
+then the Procfile's web process (gunicorn with uvicorn workers), a Celery worker and Celery beat with
+DEBUG off. On a plan of 50 batches (batch 25 in progress, its PRs linked to the fake GitHub)
+``--users`` client threads each sign in as their own engineer and, for ``--seconds``, do 70% page
+views (the review page, the plan overview), 20% htmx polls and 10% ticks/unticks of their own
+checklist item; beside them one thread sends signed
 ``pull_request`` webhooks at 5 a second. Prints requests/s, p50/p95/p99 (all requests and the review
 page) and responses by status, then checks that every accepted tick is in the database exactly once
 and every accepted webhook delivery was processed exactly once (waiting up to 60 s for the worker).
@@ -396,7 +397,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--faults", action="store_true", help="stop Redis, then PostgreSQL, for 10 s each")
     parser.add_argument("--max-requests", type=int, default=60_000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=3, help="web processes (the Procfile's WEB_CONCURRENCY)")
     parser.add_argument(
         "--think",
         default="0.05-0.3",
@@ -458,14 +459,15 @@ def main() -> None:
     procs = [
         subprocess.Popen(
             [
+                # The Procfile's web process: sync views in WEB_THREADS threads, event streams async.
                 str(bin_dir / "gunicorn"),
-                "portal.wsgi",
+                "portal.asgi",
+                "--worker-class",
+                "uvicorn_worker.UvicornWorker",
                 "-b",
                 f"127.0.0.1:{port}",
                 "-w",
                 str(args.workers),
-                "--threads",
-                "4",
             ],
             cwd=ROOT,
             env=env,
@@ -582,7 +584,7 @@ def main() -> None:
     every = [t for values in rec.timings.values() for t in values]
     print(
         f"{'fault run' if args.faults else 'load run'}: {args.users} users (think {args.think} s), {wall:.0f} s, "
-        f"gunicorn -w {args.workers} --threads 4, "
+        f"gunicorn portal.asgi -w {args.workers} (uvicorn workers, WEB_THREADS 4), "
         "worker -c 2 --without-gossip --without-mingle, beat; own PostgreSQL and Redis on loopback"
     )
     print(f"requests: {len(every)}, {len(every) / wall:.1f} req/s")
