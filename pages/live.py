@@ -284,7 +284,7 @@ _render_locks_guard = threading.Lock()
 RENDER_WAIT_SECONDS = 2.0
 
 
-def _render_once(key: str, render: Callable[[], str], *, timeout: int) -> str:
+def _render_once(key: str, render: Callable[[], str], *, timeout: int, latest: str | None = None) -> str:
     """The cached render under ``key``, or a new one, rendered once however many ask at the same moment.
 
     When the version moves, every open page's next poll and view asks for the new
@@ -293,25 +293,41 @@ def _render_once(key: str, render: Callable[[], str], *, timeout: int) -> str:
     processes the first claims the render in the shared cache (``add``, atomic on
     Redis) and the others wait for it there, up to ``RENDER_WAIT_SECONDS``, then
     render it themselves (a claimer that died holds nobody up for longer).
+
+    ``latest`` names where the newest render of the same page (any version) is
+    kept. With it, a request that would wait for someone else's render gets that
+    newest one at once instead: the page as it was a moment before the change,
+    whose poller then asks for the change like any open page's (measured under
+    bench/load_faults.py: the waits were the review page's p95). Only for viewers
+    who have not just written: their own change must be on their next page.
     """
     html = _cache_get(key, timeout=timeout)
     if html is not None:
         return html
     with _render_locks_guard:
         lock = _render_locks.setdefault(key, threading.Lock())
-    with lock:
-        html = _cache_get(key, timeout=timeout) or _rendered_elsewhere(key, timeout=timeout)
+    if not lock.acquire(blocking=False):
+        if latest is not None and (newest := _shared_get(latest)) is not None:
+            return newest
+        lock.acquire()
+    try:
+        html = _cache_get(key, timeout=timeout) or _rendered_elsewhere(key, timeout=timeout, latest=latest)
         if html is None:
             html = render()
-            _cache_set(key, html, timeout=timeout)
+            _cache_set(key, html, timeout)
+            if latest is not None:  # shared only: a process's own copy could be older than what a viewer saw
+                cache.set(latest, html, timeout=timeout)
             _release_claim(key)
-    with _render_locks_guard:
-        _render_locks.pop(key, None)
+    finally:
+        lock.release()
+        with _render_locks_guard:
+            _render_locks.pop(key, None)
     return html
 
 
-def _rendered_elsewhere(key: str, *, timeout: int) -> str | None:
-    """Another process's render of ``key`` if one is under way and ends in time; None: render it here."""
+def _rendered_elsewhere(key: str, *, timeout: int, latest: str | None = None) -> str | None:
+    """Another process's render of ``key`` if one is under way and ends in time (or, with ``latest``, the
+    newest render there is, at once); None: render it here."""
     if _local() is None:  # one process's cache: the lock above is all there is
         return None
     try:
@@ -319,6 +335,8 @@ def _rendered_elsewhere(key: str, *, timeout: int) -> str | None:
             return None  # claimed: this process renders it
     except CACHE_ERRORS:
         return None  # the shared cache is away: render here
+    if latest is not None and (newest := _shared_get(latest)) is not None:
+        return newest
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.01)
@@ -419,6 +437,9 @@ def versioned_page(
     user = request.user
     viewer = f"{int(user.is_staff)}:{','.join(sorted(user_roles(user)))}"
     key = "gatehouse:page:" + _digest((template, request.get_full_path(), version, viewer))
+    # This page's newest render, of whatever version, for a viewer who need not wait for the next one.
+    wrote = messages_waiting or WROTE_COOKIE in request.COOKIES
+    latest = None if wrote else "gatehouse:page-latest:" + _digest((template, request.get_full_path(), viewer))
 
     def render() -> str:
         plan = cast(Plan, SimpleLazyObject(lambda: get_object_or_404(Plan, slug=slug)))
@@ -433,7 +454,7 @@ def versioned_page(
         )
 
     if settings.PAGE_CACHE_SECONDS and not messages_waiting:
-        html = _render_once(key, render, timeout=settings.PAGE_CACHE_SECONDS)
+        html = _render_once(key, render, timeout=settings.PAGE_CACHE_SECONDS, latest=latest)
     else:
         html = render()
     html = html.replace(CSRF_PLACEHOLDER, get_token(request)).replace(NAME_PLACEHOLDER, escape(user.get_username()))

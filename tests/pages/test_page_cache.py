@@ -211,3 +211,39 @@ def test_another_process_rendering_the_same_page_is_waited_for_not_repeated(db):
     # Nobody rendering: the first to ask claims it, renders, and releases the claim.
     assert _render_once("test:free", render, timeout=5) == "<p>mine</p>"
     assert cache.get("test:free:rendering") is None
+
+
+def test_while_a_new_version_renders_a_viewer_gets_the_newest_render_at_once():
+    """_render_once with ``latest``: no waiting behind someone else's render, but never a stale render kept
+    under the new version's key; without ``latest`` (a viewer who has just written) the render is awaited."""
+    import threading
+
+    from pages.live import _render_once
+
+    assert _render_once("page:v1", lambda: "v1", timeout=60, latest="page:latest") == "v1"
+    rendering, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        rendering.set()
+        release.wait(5)
+        return "v2"
+
+    results: dict[str, str] = {}
+    renderer = threading.Thread(
+        target=lambda: results.setdefault("renderer", _render_once("page:v2", slow, timeout=60, latest="page:latest"))
+    )
+    renderer.start()
+    assert rendering.wait(5)
+    started = time.monotonic()
+    assert _render_once("page:v2", lambda: pytest.fail("rendered twice"), timeout=60, latest="page:latest") == "v1"
+    assert time.monotonic() - started < 0.5
+    writer = threading.Thread(target=lambda: results.setdefault("writer", _render_once("page:v2", slow, timeout=60)))
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive()  # the writer waits for the new render...
+    release.set()
+    renderer.join(5)
+    writer.join(5)
+    assert results == {"renderer": "v2", "writer": "v2"}  # ...and gets it, rendered once
+    assert _render_once("page:v2", lambda: pytest.fail("rendered again"), timeout=60) == "v2"
+    assert _render_once("page:v3", lambda: "v3", timeout=60, latest="page:latest") == "v3"
