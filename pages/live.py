@@ -140,7 +140,7 @@ def _subqueries(*, in_batch: bool) -> dict[str, Subquery]:
         if not in_batch:
             rows = manager.filter(**{plan: OuterRef("pk")}).order_by().values(plan)
         elif source.in_batch == WHOLE_PLAN:
-            within = manager.filter(**{f"{plan}_id" if plan == "plan" else plan: OuterRef("plan_id")})
+            within = manager.filter(**{plan: OuterRef("plan_id")})
             rows = within.order_by().values(plan)
         elif source.in_batch == NEIGHBOURS:
             previous = (

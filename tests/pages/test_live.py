@@ -57,12 +57,18 @@ def scope(request):
 every_scope = pytest.mark.usefixtures("scope")
 
 
-def _waivable_gate(journey) -> Gate:
-    """Batch 1 started with its PRs linked but GitHub's AI review not reported: a gate that may be waived."""
+def _started_with_prs(journey):
+    """Batch 1 of the configured plan, started, its PRs linked to the fake GitHub's."""
     journey.configure()
     batch = journey.batch(1)
     batch.start(by=journey.release_manager)
     journey.open_prs(batch)
+    return batch
+
+
+def _waivable_gate(journey) -> Gate:
+    """Batch 1 started with its PRs linked but GitHub's AI review not reported: a gate that may be waived."""
+    batch = _started_with_prs(journey)
     journey.report(batch, ai=None)
     journey.sync(batch)
     gate = next(g for g in Gate.objects.filter(batch=batch).select_related("batch") if g.can_be_waived)
@@ -74,10 +80,7 @@ def _waivable_gate(journey) -> Gate:
 
 @every_scope
 def test_a_sync_that_changes_a_gate_moves_the_version(journey):
-    journey.configure()
-    batch = journey.batch(1)
-    batch.start(by=journey.release_manager)
-    journey.open_prs(batch)
+    batch = _started_with_prs(journey)
     before = version()
     journey.report(batch, ci="failure")
     assert version() == before  # the provider changed, the portal does not know yet
@@ -89,10 +92,7 @@ def test_a_sync_that_changes_a_gate_moves_the_version(journey):
 @every_scope
 def test_a_sync_that_finds_nothing_new_leaves_the_version_alone(journey):
     """Polling GitHub every minute must not re-render every open page: only a change moves the version."""
-    journey.configure()
-    batch = journey.batch(1)
-    batch.start(by=journey.release_manager)
-    journey.open_prs(batch)
+    batch = _started_with_prs(journey)
     journey.report(batch, ci="success")
     journey.sync(batch)
     before = version()
@@ -105,10 +105,7 @@ def test_a_sync_that_finds_nothing_new_leaves_the_version_alone(journey):
 
 @every_scope
 def test_a_signed_webhook_moves_the_version(journey, client, django_capture_on_commit_callbacks):
-    journey.configure()
-    batch = journey.batch(1)
-    batch.start(by=journey.release_manager)
-    journey.open_prs(batch)
+    batch = _started_with_prs(journey)
     journey.sync(batch)
     pr = batch.prs.order_by("number").first()
     before = version()
